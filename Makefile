@@ -1,0 +1,61 @@
+# The README's two commands (`make run`, `make test`) and helpers. Each target sets up .venv itself:
+# it is (re)installed when missing or when pyproject.toml changed (the stamp holds its hash).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.labkit-$(shell sha256sum pyproject.toml | cut -c1-16)
+PROFILE ?= quick
+DEVICE ?= auto
+NOTEBOOKS ?=
+PYTEST_ARGS ?=
+# This machine's pip configuration warns once per package about absent local mirrors; keep real errors.
+QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
+.PHONY: run test lint format unit notebooks refresh lab report clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing labkit with torch==2.13.0 (CPU) into $(VENV) ..."
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0" -e ".[all,dev]" 2>&1 | $(QUIET_PIP)
+	@rm -f $(VENV)/.labkit-* && touch $@
+
+run: $(STAMP)
+	$(BIN)/labkit run --profile $(PROFILE) --device $(DEVICE) --report $(NOTEBOOKS)
+
+test: $(STAMP)
+	$(BIN)/ruff check labkit tests notebooks conftest.py
+	$(BIN)/ruff format --check labkit tests notebooks conftest.py
+	@rc=0; $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=600 \
+		tests notebooks $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: nothing to run is not a pass"; exit 1; fi; \
+	exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check labkit tests notebooks conftest.py
+	$(BIN)/ruff format --check labkit tests notebooks conftest.py
+
+format: $(STAMP)
+	$(BIN)/ruff format labkit tests notebooks conftest.py
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests -m "not notebook"
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=600 notebooks
+
+refresh: $(STAMP)
+	$(BIN)/labkit refresh $(NOTEBOOKS)
+
+report: $(STAMP)
+	$(BIN)/labkit report
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+clean:
+	rm -rf results .pytest_cache .ruff_cache

@@ -1,0 +1,14 @@
+"""pytest configuration shared by the unit tests and nbval's notebook items."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep stderr out of nbval's comparison: TensorFlow's C++ start-up lines land there."""
+    for item in items:
+        parent = item.parent
+        skip = getattr(parent, "skip_compare", None)
+        if skip is not None and "stderr" not in skip:
+            parent.skip_compare = (*skip, "stderr")

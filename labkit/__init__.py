@@ -1,0 +1,45 @@
+"""labkit: the shared helpers of the AI-engineering workbook.
+
+`import labkit` stays light (no TensorFlow, no torch): submodules load on first attribute access,
+so `labkit.ledger.record(...)` works after a bare `import labkit`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from labkit import tf_env
+
+__version__ = "0.1.0"
+
+tf_env.configure()
+
+_SUBMODULES = {
+    "artifacts",
+    "catalog",
+    "check",
+    "cli",
+    "data",
+    "envinfo",
+    "keras_models",
+    "ledger",
+    "notebook",
+    "params",
+    "paths",
+    "report",
+    "runner",
+    "seeding",
+    "tf_env",
+    "torch_models",
+}
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"labkit.{name}")
+    raise AttributeError(f"module 'labkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _SUBMODULES)

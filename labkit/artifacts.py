@@ -1,0 +1,173 @@
+"""Baseline models saved by 01_baseline_models for later notebooks, rebuilt when missing or damaged.
+
+Each artifact has a JSON sidecar with its SHA-256, accuracy and training settings. Files are written
+to a temporary name and moved into place, so a crash never leaves half a model behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from labkit import catalog, data, paths
+
+FILES = {"keras": "{arch}.keras", "torch": "{arch}.pt"}
+
+
+def path(framework: str, arch: str) -> Path:
+    """Where the baseline `arch` (mlp/cnn) of `framework` (keras/torch) is saved."""
+    if framework not in FILES or arch not in ("mlp", "cnn"):
+        raise ValueError(
+            f"no baseline artifact for framework={framework!r}, arch={arch!r}; "
+            "allowed: framework 'keras' or 'torch', arch 'mlp' or 'cnn'."
+        )
+    return paths.artifacts_dir() / "baseline" / framework / FILES[framework].format(arch=arch)
+
+
+def _sidecar(target: Path) -> Path:
+    return target.with_suffix(target.suffix + ".json")
+
+
+def _write_json_atomic(target: Path, payload: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True)
+    os.replace(tmp, target)
+
+
+def _finish(tmp: Path, target: Path, info: dict[str, Any]) -> Path:
+    """Move a fully written temp file into place and record its checksum in the sidecar."""
+    os.replace(tmp, target)
+    _write_json_atomic(
+        _sidecar(target),
+        {**info, "sha256": data.sha256_file(target), "bytes": target.stat().st_size},
+    )
+    return target
+
+
+def info(framework: str, arch: str) -> dict[str, Any]:
+    """The sidecar of a saved artifact (accuracy, params, sha256, ...)."""
+    return json.loads(_sidecar(path(framework, arch)).read_text(encoding="utf-8"))
+
+
+def problem(framework: str, arch: str) -> str | None:
+    """Why an artifact cannot be used as it is (missing, no sidecar, checksum), or None."""
+    target = path(framework, arch)
+    if not target.exists():
+        return f"{target.name} is missing"
+    if not _sidecar(target).exists():
+        return f"{target.name} has no checksum sidecar"
+    if data.sha256_file(target) != info(framework, arch)["sha256"]:
+        return f"{target.name} does not match its recorded SHA-256 (corrupted)"
+    return None
+
+
+def save_keras(model: Any, arch: str, details: dict[str, Any]) -> Path:
+    """Save a Keras model in the native .keras format, atomically, with its sidecar."""
+    target = path("keras", arch)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
+    model.save(tmp)
+    return _finish(tmp, target, details)
+
+
+def save_torch(model: Any, arch: str, details: dict[str, Any]) -> Path:
+    """Save a PyTorch state dict (loadable with weights_only=True), atomically, with its sidecar."""
+    import torch
+
+    target = path("torch", arch)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
+    return _finish(tmp, target, details)
+
+
+def _defaults() -> dict[str, Any]:
+    """01_baseline_models' quick defaults: a rebuilt artifact matches the notebook's."""
+    return {p.name: p.default for p in catalog.params_of("01_baseline_models")}
+
+
+def rebuild(framework: str, arch: str, reason: str) -> Path:
+    """Train and save a baseline as 01_baseline_models does, saying why and how."""
+    settings = _defaults()
+    epochs = settings[f"epochs_{arch}"]
+    print(
+        f"Artifact {reason}: rebuilding the {framework} {arch.upper()} as 01_baseline_models does "
+        f"({epochs} epochs, seed {settings['seed']}); run notebook 01 to keep it."
+    )
+    digits = data.load_digits28(flat=arch == "mlp")
+    if framework == "keras":
+        from labkit import keras_models
+
+        model = keras_models.build(arch, settings["seed"])
+        keras_models.train(
+            model,
+            digits,
+            epochs,
+            settings["batch_size"],
+            settings["learning_rate"],
+            settings["seed"],
+        )
+        acc = keras_models.accuracy(model, digits.x_test, digits.y_test)
+        return save_keras(
+            model,
+            arch,
+            {
+                "test_accuracy": acc,
+                "epochs": epochs,
+                "rebuilt": True,
+                "params": int(model.count_params()),
+            },
+        )
+    from labkit import torch_models
+
+    model = torch_models.build(arch, settings["seed"])
+    torch_models.fit(
+        model,
+        digits,
+        arch,
+        epochs,
+        settings["batch_size"],
+        settings["learning_rate"],
+        settings["seed"],
+    )
+    acc = torch_models.accuracy(model, torch_models.to_tensor(digits.x_test, arch), digits.y_test)
+    return save_torch(
+        model,
+        arch,
+        {
+            "test_accuracy": acc,
+            "epochs": epochs,
+            "rebuilt": True,
+            "params": torch_models.count_params(model),
+        },
+    )
+
+
+def ensure(framework: str, arch: str) -> Path:
+    """The artifact's path, rebuilding it first (with a message) when it is missing or damaged."""
+    reason = problem(framework, arch)
+    if reason is not None:
+        rebuild(framework, arch, reason)
+    return path(framework, arch)
+
+
+def load_keras(arch: str) -> Any:
+    """The saved Keras baseline (rebuilt when missing)."""
+    from labkit.keras_models import keras
+
+    return keras.models.load_model(ensure("keras", arch))
+
+
+def load_torch(arch: str) -> Any:
+    """The saved PyTorch baseline (rebuilt when missing), loaded with weights_only=True."""
+    import torch
+
+    from labkit import torch_models
+
+    model = torch_models.build(arch)
+    model.load_state_dict(torch.load(ensure("torch", arch), weights_only=True))
+    return model.eval()

@@ -1,0 +1,152 @@
+"""The `labkit` command: run the series, show a notebook's parameters, build the report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from labkit import paths
+
+EXIT_BAD_INPUT = 2
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from labkit import params, report, runner
+
+    overrides = {name: params.parse_cli_value(value) for name, value in args.param}
+    run_dir, outcomes = runner.run(
+        args.notebooks,
+        args.profile,
+        args.device,
+        overrides,
+        args.timeout,
+        args.run_id,
+        progress=not args.no_progress,
+    )
+    print(runner.format_table(outcomes))
+    for outcome in outcomes:
+        if outcome.error:
+            print(f"{outcome.notebook}: {outcome.status}: {outcome.error}")
+    print(f"\nExecuted notebooks and summary.json: {run_dir}")
+    print(f"Ledger: {paths.ledger_path()}")
+    if args.report:
+        print(f"Report: {report.build(run_dir.name)}")
+    return 0 if all(o.status == "ok" for o in outcomes) else 1
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    import papermill
+
+    from labkit import catalog, runner
+
+    notebook = runner.resolve([args.notebook])[0]
+    inferred = papermill.inspect_notebook(str(notebook))
+    print(f"{notebook.stem}: {catalog.entry(notebook.stem).title}\n")
+    print(f"{'name':<22} {'type':<6} {'default':<10} {'full':<8} {'allowed':<32} help")
+    for p in catalog.params_of(notebook.stem):
+        full = p.value_for("full")
+        cell = inferred.get(p.name, {}).get("default", "(not in parameters cell!)")
+        print(
+            f"{p.name:<22} {p.kind.__name__:<6} {cell:<10} "
+            f"{(repr(full) if full != p.default else '-'):<8} {p.allowed():<32} {p.help}"
+        )
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from labkit import report
+
+    print(f"Report: {report.build(args.run_id)}")
+    return 0
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from labkit import envinfo
+
+    print(json.dumps(envinfo.report(), indent=2))
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from labkit import data
+
+    for name, status in data.verify_all().items():
+        print(f"{name}: {status}")
+    return 0
+
+
+def _cmd_refresh(args: argparse.Namespace) -> int:
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from labkit import runner
+
+    os.environ.setdefault("LABKIT_RUN_ID", f"refresh-{runner.new_run_id()}")
+    for notebook in runner.resolve(args.notebooks):
+        nb = nbformat.read(notebook, as_version=4)
+        NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(notebook.parent)}}).execute()
+        nbformat.write(nb, notebook)
+        print(f"refreshed outputs of {notebook.name}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    from labkit.params import DEVICES, PROFILES
+    from labkit.runner import DEFAULT_TIMEOUT_S
+
+    top = argparse.ArgumentParser(prog="labkit", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute notebooks with papermill into results/runs/<run-id>/")
+    run.add_argument("notebooks", nargs="*", help="names like 01 or 01_baseline_models (default: all)")
+    run.add_argument("--profile", choices=PROFILES, default="quick")
+    run.add_argument("--device", choices=DEVICES, default="auto")
+    run.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set a notebook parameter",
+    )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help="seconds per notebook before it is killed",
+    )
+    run.add_argument("--run-id", default=None)
+    run.add_argument("--report", action="store_true", help="also build results/report.md")
+    run.add_argument("--no-progress", action="store_true")
+    run.set_defaults(func=_cmd_run)
+    show = sub.add_parser("params", help="a notebook's parameters: types, defaults, allowed values")
+    show.add_argument("notebook")
+    show.set_defaults(func=_cmd_params)
+    rep = sub.add_parser("report", help="write results/report.md from the ledger")
+    rep.add_argument("--run-id", default=None)
+    rep.set_defaults(func=_cmd_report)
+    refresh = sub.add_parser("refresh", help="re-execute notebooks in place with default parameters "
+                             "(maintainers: the committed outputs nbval compares)")
+    refresh.add_argument("notebooks", nargs="*")
+    refresh.add_argument("--timeout", type=float, default=600, help="seconds per cell")
+    refresh.set_defaults(func=_cmd_refresh)
+    sub.add_parser("env", help="print the environment report").set_defaults(func=_cmd_env)
+    sub.add_parser("datasets", help="verify dataset checksums").set_defaults(func=_cmd_datasets)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"labkit {args.command}: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

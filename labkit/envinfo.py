@@ -1,0 +1,145 @@
+"""The environment report: versions, CPU and threads, GPU (or why none), memory.
+
+Everything here reads package metadata and /proc, so it never imports TensorFlow or torch; a number
+recorded in the ledger carries these facts with it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGES = (
+    "labkit",
+    "numpy",
+    "scikit-learn",
+    "tensorflow",
+    "tf-keras",
+    "tensorflow-model-optimization",
+    "ai-edge-litert",
+    "torch",
+    "papermill",
+    "nbval",
+    "matplotlib",
+)
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    """Installed version of each distribution, None when it is not installed."""
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, or what `platform` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> set[str]:
+    """Instruction-set flags (avx2, avx512_vnni, ...) that explain int8 speed later in the series."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        return set()
+    for line in cpuinfo.read_text(errors="replace").splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (affinity), which is what thread pools should use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _nvidia_smi() -> list[str]:
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.startswith("GPU")]
+
+
+def gpus() -> list[str]:
+    """Names of the NVIDIA GPUs the driver exposes (empty when there are none)."""
+    return _nvidia_smi()
+
+
+def gpu_available() -> bool:
+    """True when a GPU is visible, checked without importing a framework."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return bool(gpus())
+
+
+def gpu_summary() -> str:
+    """One line: the GPUs, or the reason there are none."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return "GPUs hidden by CUDA_VISIBLE_DEVICES"
+    found = gpus()
+    if found:
+        return "; ".join(found)
+    if shutil.which("nvidia-smi") is None:
+        return "no GPU: no NVIDIA driver (nvidia-smi not found)"
+    return "no GPU: nvidia-smi lists none"
+
+
+def memory_gb() -> dict[str, float]:
+    """Total and available memory in GiB."""
+    import psutil
+
+    vm = psutil.virtual_memory()
+    return {"total_gb": round(vm.total / 2**30, 2), "available_gb": round(vm.available / 2**30, 2)}
+
+
+def thread_settings() -> dict[str, str | None]:
+    """Thread-count variables that change benchmark numbers."""
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+    return {name: os.environ.get(name) for name in names}
+
+
+def report() -> dict[str, Any]:
+    """The whole environment report as a JSON-serialisable dict."""
+    flags = cpu_flags()
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": usable_cpus(),
+        "int8_dot_product": sorted(flags & {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp"}),
+        "avx2": "avx2" in flags,
+        "threads": thread_settings(),
+        "gpu": gpu_summary(),
+        "memory": memory_gb(),
+        "packages": package_versions(),
+    }
+
+
+def short_line() -> str:
+    """A one-line summary printed at the top of every notebook."""
+    mem = memory_gb()
+    return (
+        f"Python {sys.version.split()[0]} | {cpu_model()} | {usable_cpus()} CPUs | "
+        f"{mem['available_gb']:.1f}/{mem['total_gb']:.1f} GiB free | {gpu_summary()}"
+    )

@@ -1,0 +1,45 @@
+"""Execute one notebook with papermill in this process; the runner starts one of these per notebook.
+
+Kept in its own process so the runner can enforce a timeout, kill the whole tree and read the
+kernel's peak memory, whatever the notebook does. Writes a small JSON result for the runner.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    source, target, parameters_file, cwd, result_file = argv
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    parameters = json.loads(Path(parameters_file).read_text(encoding="utf-8"))
+    result: dict[str, object] = {"status": "ok", "error": None}
+    try:
+        papermill.execute_notebook(
+            source,
+            target,
+            parameters=parameters,
+            cwd=cwd,
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+        )
+    except PapermillExecutionError as error:
+        result = {
+            "status": "failed",
+            "error": f"cell {error.exec_count}: {error.ename}: {error.evalue}",
+        }
+    except Exception as error:  # the kernel died or could not start: report it, do not hide it
+        result = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+    result["children_max_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    Path(result_file).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,170 @@
+"""The results ledger: one JSON line per measured metric, appended under a file lock.
+
+`results/ledger.jsonl` (moved with LABKIT_RESULTS_DIR) is append-only. Each record carries the run id,
+notebook, profile, device and parameters that produced it, so a number is never separated from how it
+was measured. Writers on one machine are serialised by a lock file, so lines are never torn or lost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from labkit import __version__, paths
+
+KEYS = (
+    "run_id",
+    "notebook",
+    "metric",
+    "value",
+    "unit",
+    "framework",
+    "profile",
+    "device",
+    "params",
+    "timestamp",
+    "labkit_version",
+)
+_METRIC_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+_context: dict[str, Any] = {}
+_session_run_id = f"interactive-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def current_run_id() -> str:
+    """LABKIT_RUN_ID when the runner set it, else one id for this interactive session."""
+    return os.environ.get("LABKIT_RUN_ID") or _session_run_id
+
+
+def set_context(**context: Any) -> None:
+    """Set what every later record of this kernel carries: notebook, profile, device, params."""
+    _context.update(context)
+
+
+def record(
+    metric: str,
+    value: float,
+    unit: str,
+    framework: str = "none",
+    path: Path | None = None,
+    **context: Any,
+) -> dict[str, Any]:
+    """Append one metric to the ledger and return the record written.
+
+    `metric` follows `<topic>.<framework>.<what>` in lower case; `value` must be a finite number.
+    """
+    if not _METRIC_RE.match(metric):
+        raise ValueError(
+            f"metric name {metric!r} must be dot-separated lower-case words such as "
+            "'baseline.keras.mlp.accuracy'."
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"metric {metric!r} got value {value!r}; a number is required.") from None
+    if not math.isfinite(value):
+        raise ValueError(f"metric {metric!r} got value {value!r}; a finite number is required.")
+    merged = {"notebook": "interactive", "profile": None, "device": None, "params": {}}
+    merged.update(_context)
+    merged.update(context)
+    entry = {
+        "run_id": merged.pop("run_id", current_run_id()),
+        "notebook": merged.pop("notebook"),
+        "metric": metric,
+        "value": value,
+        "unit": unit,
+        "framework": framework,
+        "profile": merged.pop("profile"),
+        "device": merged.pop("device"),
+        "params": merged.pop("params"),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "labkit_version": __version__,
+    }
+    entry.update(merged)
+    append(entry, path)
+    return entry
+
+
+def append(entry: dict[str, Any], path: Path | None = None) -> None:
+    """Append one record as a single line, holding the ledger's lock; fsync before releasing it."""
+    target = Path(path) if path else paths.ledger_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(entry, sort_keys=True, default=str) + "\n"
+    with FileLock(str(target) + ".lock", timeout=60):
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def read(path: Path | None = None) -> list[dict[str, Any]]:
+    """All records in order; an unreadable line is reported with its number and skipped."""
+    target = Path(path) if path else paths.ledger_path()
+    if not target.exists():
+        return []
+    records = []
+    with open(target, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                warnings.warn(f"{target}: line {number} is not valid JSON; skipped.", stacklevel=2)
+    return records
+
+
+def latest(
+    metric: str,
+    run_id: str | None = None,
+    framework: str | None = None,
+    path: Path | None = None,
+) -> dict[str, Any] | None:
+    """The most recent record of a metric (optionally of one run or framework), or None."""
+    for entry in reversed(read(path)):
+        if entry.get("metric") != metric:
+            continue
+        if run_id is not None and entry.get("run_id") != run_id:
+            continue
+        if framework is not None and entry.get("framework") != framework:
+            continue
+        return entry
+    return None
+
+
+def latest_value(metric: str, run_id: str | None = None, path: Path | None = None) -> float:
+    """The latest value of a metric, or a KeyError that says which notebook to run."""
+    found = latest(metric, run_id=run_id, path=path)
+    if found is None:
+        scope = f" in run {run_id}" if run_id else ""
+        raise KeyError(
+            f"metric {metric!r} is not in the ledger{scope}; run the notebook that records it first."
+        )
+    return found["value"]
+
+
+def this_run(notebook: str | None = None, path: Path | None = None) -> list[dict[str, Any]]:
+    """Records of the current run (optionally of one notebook), for a notebook's results table."""
+    run_id = current_run_id()
+    return [
+        entry
+        for entry in read(path)
+        if entry.get("run_id") == run_id and (notebook is None or entry.get("notebook") == notebook)
+    ]
+
+
+def table(records: list[dict[str, Any]]) -> str:
+    """Metric, value, unit and framework as an aligned text table."""
+    lines = [f"{'metric':<44} {'value':>14} {'unit':<10} framework"]
+    lines += [f"{r['metric']:<44} {r['value']:>14.6g} {r['unit']:<10} {r['framework']}" for r in records]
+    return "\n".join(lines)

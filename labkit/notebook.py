@@ -1,0 +1,40 @@
+"""The setup every notebook runs after its parameters cell: validate, seed, label the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from labkit import envinfo, ledger, params, seeding
+
+
+def start(notebook: str, namespace: Mapping[str, Any]) -> params.Params:
+    """Validate the parameters, fix seeds, set the ledger context and print the environment line."""
+    values = params.validate(notebook, namespace)
+    seeding.seed_everything(values.seed)
+    ledger.set_context(notebook=notebook, profile=values.profile, device=values.device, params=dict(values))
+    _plot_defaults()
+    shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
+    print(f"{notebook}: {shown}")
+    print(envinfo.short_line())
+    return values
+
+
+def _plot_defaults() -> None:
+    """Modest figure sizes and DPI so committed outputs stay small."""
+    import matplotlib
+
+    matplotlib.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "figure.figsize": (7, 3.2)})
+
+
+def torch_device(requested: str) -> str:
+    """Map the notebook's device parameter to a torch device string ('cuda' or 'cpu')."""
+    import torch
+
+    if requested == "cpu":
+        return "cpu"
+    if torch.cuda.is_available():
+        return "cuda"
+    if requested == "gpu":
+        raise ValueError("parameter 'device' is 'gpu' but torch sees no CUDA device; use 'auto' or 'cpu'.")
+    return "cpu"

@@ -1,0 +1,150 @@
+"""Declared notebook parameters: types, ranges, allowed values and the `quick`/`full` profiles.
+
+Every notebook's `parameters` cell is followed by `labkit.params.validate(NAME, globals())` (usually
+through `labkit.notebook.start`), so a bad value fails before any lesson cell runs, with a `ValueError`
+that names the parameter, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+PROFILES = ("quick", "full")
+DEVICES = ("auto", "cpu", "gpu")
+_UNSET: Any = object()
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+_TYPE_NAMES = {int: "an int", float: "a float", str: "a string", bool: "a bool (True/False)"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One notebook parameter: its type, quick default, optional `full` value and constraints."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    full: Any = field(default=_UNSET)
+
+    def value_for(self, profile: str) -> Any:
+        """The value this parameter takes under a profile when nobody set it."""
+        return self.full if profile == "full" and self.full is not _UNSET else self.default
+
+    def allowed(self) -> str:
+        """What is allowed, in words, for error messages and `labkit params`."""
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        text = _TYPE_NAMES[self.kind]
+        if self.minimum is not None and self.maximum is not None:
+            text += f" in [{self.minimum}, {self.maximum}]"
+        elif self.minimum is not None:
+            text += f" >= {self.minimum}"
+        elif self.maximum is not None:
+            text += f" <= {self.maximum}"
+        return text
+
+    def check(self, value: Any, notebook: str) -> Any:
+        """Return the value (ints widened to float for float parameters) or raise ValueError."""
+        where = f"parameter {self.name!r} of {notebook}"
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        type_ok = isinstance(value, self.kind) and not (self.kind is not bool and isinstance(value, bool))
+        if not type_ok:
+            raise ValueError(f"{where} got {value!r} ({type(value).__name__}); allowed: {self.allowed()}.")
+        if self.kind is float and not math.isfinite(value):
+            raise ValueError(f"{where} got {value!r}; allowed: {self.allowed()} (finite).")
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"{where} got {value!r}; allowed: {self.allowed()}.")
+        too_low = self.minimum is not None and value < self.minimum
+        too_high = self.maximum is not None and value > self.maximum
+        if too_low or too_high:
+            raise ValueError(f"{where} got {value!r}, out of range; allowed: {self.allowed()}.")
+        return value
+
+
+def common_params() -> tuple[Param, ...]:
+    """The parameters every notebook declares: profile, seed and device."""
+    return (
+        Param("profile", str, "quick", "workload size: quick (about a minute) or full", PROFILES),
+        Param(
+            "seed",
+            int,
+            0,
+            "random seed for data order and weight initialisation",
+            None,
+            0,
+            2**31 - 1,
+        ),
+        Param("device", str, "auto", "auto uses a GPU when one is visible; gpu requires one", DEVICES),
+    )
+
+
+class Params(dict):
+    """Validated parameter values, readable as `P.epochs` or `P["epochs"]`."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no parameter {name!r}; declared: {sorted(self)}") from None
+
+
+def _candidate_names(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The user-level names in a notebook namespace: what papermill or the parameters cell set."""
+    return {
+        key: value
+        for key, value in namespace.items()
+        if not key.startswith("_") and key not in _IPYTHON_NAMES and not isinstance(value, ModuleType)
+    }
+
+
+def validate(notebook: str, namespace: Mapping[str, Any]) -> Params:
+    """Check a notebook's parameters and apply its profile; raise ValueError on the first bad one.
+
+    Under `profile='full'` a parameter still at its quick default takes its full value; explicit
+    values win. `device='gpu'` on a machine without a visible GPU is rejected here, at once.
+    """
+    from labkit import catalog, envinfo
+
+    declared = {p.name: p for p in catalog.params_of(notebook)}
+    given = _candidate_names(namespace)
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        name = unknown[0]
+        raise ValueError(
+            f"unknown parameter {name!r} (value {given[name]!r}) for {notebook}; "
+            f"declared parameters: {', '.join(declared)}. See `labkit params {notebook}`."
+        )
+    values = {
+        name: declared[name].check(given.get(name, p.default), notebook) for name, p in declared.items()
+    }
+    profile = values["profile"]
+    for name, p in declared.items():
+        if values[name] == p.default:
+            values[name] = p.check(p.value_for(profile), notebook)
+    if values["device"] == "gpu" and not envinfo.gpu_available():
+        raise ValueError(
+            f"parameter 'device' of {notebook} got 'gpu' but no GPU is visible on this machine "
+            f"({envinfo.gpu_summary()}); allowed here: 'auto' or 'cpu'."
+        )
+    return Params(values)
+
+
+def parse_cli_value(text: str) -> Any:
+    """Turn a `-p NAME VALUE` string into int, float, bool or str, as papermill's CLI does."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text

@@ -1,0 +1,281 @@
+"""`labkit run`: execute the series (or some notebooks) with papermill, one kernel each.
+
+Parameters are validated against labkit.catalog before any kernel starts. Each notebook runs in its
+own process tree with a timeout; a failure does not stop the series. The run directory
+`results/runs/<run-id>/` gets the executed notebooks, `run.json` (environment, parameters) and
+`summary.json` (status, seconds, peak RSS of the kernel, checks passed, per notebook).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import psutil
+from tqdm import tqdm
+
+from labkit import catalog, envinfo, params, paths
+
+DEFAULT_TIMEOUT_S = 900
+_PASS_RE = re.compile(r"^PASS: ", re.MULTILINE)
+
+
+@dataclass
+class Outcome:
+    """One notebook's result in a run (the keys of summary.json, plus the error if any)."""
+
+    notebook: str
+    status: str
+    seconds: float
+    peak_rss_mb: float
+    checks_passed: int
+    error: str | None = None
+
+
+def new_run_id() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def available_notebooks(directory: Path | None = None) -> list[Path]:
+    """The series' notebooks in numeric order."""
+    folder = directory or paths.notebooks_dir()
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def resolve(names: list[str], directory: Path | None = None) -> list[Path]:
+    """Notebook paths for names like '01', '01_baseline_models' or a path; all when empty."""
+    found = available_notebooks(directory)
+    if not names:
+        return found
+    chosen = []
+    for name in names:
+        stem = Path(name).stem
+        matches = [p for p in found if p.stem == stem or p.stem.startswith(stem + "_")]
+        if Path(name).suffix == ".ipynb" and Path(name).exists():
+            matches = [Path(name).resolve()]
+        if len(matches) != 1:
+            raise ValueError(
+                f"notebook {name!r} matches {len(matches)} notebooks; "
+                f"available: {', '.join(p.stem for p in found)}."
+            )
+        chosen.append(matches[0])
+    return chosen
+
+
+def injected_parameters(
+    notebook: str, profile: str, device: str, overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """What papermill injects, validated now so a bad value fails before any kernel starts."""
+    declared = {p.name for p in catalog.params_of(notebook)}
+    injected = {"profile": profile, "device": device}
+    injected.update({k: v for k, v in overrides.items() if k in declared})
+    defaults = {p.name: p.default for p in catalog.params_of(notebook)}
+    params.validate(notebook, {**defaults, **injected})
+    return injected
+
+
+def plan(
+    notebooks: list[Path], profile: str, device: str, overrides: dict[str, Any]
+) -> dict[Path, dict[str, Any]]:
+    """Validate the whole run up front: each notebook's injected parameters, or ValueError."""
+    declared_anywhere = {p.name for nb in notebooks for p in catalog.params_of(nb.stem)}
+    for name, value in overrides.items():
+        if name not in declared_anywhere:
+            raise ValueError(
+                f"unknown parameter {name!r} (value {value!r}): none of "
+                f"{', '.join(nb.stem for nb in notebooks)} declares it; see `labkit params NOTEBOOK`."
+            )
+    return {nb: injected_parameters(nb.stem, profile, device, overrides) for nb in notebooks}
+
+
+def count_checks(executed: Path) -> int:
+    """Number of `PASS:` lines the notebook printed."""
+    if not executed.exists():
+        return 0
+    nb = nbformat.read(executed, as_version=4)
+    total = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stdout":
+                total += len(_PASS_RE.findall(output.get("text", "")))
+    return total
+
+
+def _tree_rss_mb(process: psutil.Process) -> float:
+    """Resident memory of the driver's descendants (the kernel and whatever it started)."""
+    total = 0
+    try:
+        for child in process.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                continue
+    except psutil.Error:
+        return 0.0
+    return total / 2**20
+
+
+def _kill_tree(process: psutil.Process) -> None:
+    """Kill the driver and every descendant, including kernels in their own sessions."""
+    try:
+        victims = process.children(recursive=True) + [process]
+    except psutil.Error:
+        victims = [process]
+    for victim in victims:
+        try:
+            os.killpg(os.getpgid(victim.pid), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            victim.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(victims, timeout=10)
+
+
+def execute(
+    source: Path, target: Path, parameters: dict[str, Any], timeout_s: float, env: dict[str, str]
+) -> Outcome:
+    """Run one notebook in a child process; enforce the timeout; measure time and peak RSS."""
+    with tempfile.TemporaryDirectory(prefix="labkit-") as scratch:
+        parameters_file = Path(scratch) / "parameters.json"
+        result_file = Path(scratch) / "result.json"
+        parameters_file.write_text(json.dumps(parameters), encoding="utf-8")
+        command = [
+            sys.executable,
+            "-m",
+            "labkit.execute",
+            str(source),
+            str(target),
+            str(parameters_file),
+            str(source.parent),
+            str(result_file),
+        ]
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            command,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        driver = psutil.Process(child.pid)
+        peak, status = 0.0, None
+        while child.poll() is None:
+            peak = max(peak, _tree_rss_mb(driver))
+            if time.perf_counter() - started > timeout_s:
+                _kill_tree(driver)
+                status = "timeout"
+                break
+            time.sleep(0.2)
+        child.wait()
+        seconds = time.perf_counter() - started
+        stderr = child.stderr.read().decode(errors="replace") if child.stderr else ""
+        if status == "timeout":
+            return Outcome(
+                source.stem,
+                "timeout",
+                round(seconds, 1),
+                round(peak, 1),
+                count_checks(target),
+                f"no result after {timeout_s:.0f} s; killed",
+            )
+        if not result_file.exists():
+            tail = " | ".join(stderr.strip().splitlines()[-3:])
+            return Outcome(
+                source.stem,
+                "failed",
+                round(seconds, 1),
+                round(peak, 1),
+                count_checks(target),
+                f"driver exited {child.returncode}: {tail}",
+            )
+        result = json.loads(result_file.read_text(encoding="utf-8"))
+        peak = max(peak, result["children_max_rss_mb"])
+        return Outcome(
+            source.stem,
+            result["status"],
+            round(seconds, 1),
+            round(peak, 1),
+            count_checks(target),
+            result["error"],
+        )
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run(
+    names: list[str] | None = None,
+    profile: str = "quick",
+    device: str = "auto",
+    overrides: dict[str, Any] | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    run_id: str | None = None,
+    progress: bool = True,
+) -> tuple[Path, list[Outcome]]:
+    """Run notebooks in numeric order; return the run directory and one Outcome per notebook."""
+    notebooks = resolve(list(names or []))
+    if not notebooks:
+        raise ValueError(f"no notebooks found in {paths.notebooks_dir()}.")
+    planned = plan(notebooks, profile, device, dict(overrides or {}))
+    run_id = run_id or new_run_id()
+    run_dir = paths.runs_dir() / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(
+        run_dir / "run.json",
+        {
+            "run_id": run_id,
+            "profile": profile,
+            "device": device,
+            "overrides": overrides or {},
+            "notebooks": [nb.stem for nb in notebooks],
+            "timeout_s": timeout_s,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "environment": envinfo.report(),
+        },
+    )
+    env = {
+        **os.environ,
+        "LABKIT_RUN_ID": run_id,
+        "LABKIT_RESULTS_DIR": str(paths.results_dir()),
+        "PYTHONUNBUFFERED": "1",
+    }
+    outcomes: list[Outcome] = []
+    bar = tqdm(notebooks, desc=f"run {run_id}", unit="notebook", disable=not progress, file=sys.stderr)
+    for notebook in bar:
+        bar.set_postfix_str(notebook.stem)
+        outcome = execute(notebook, run_dir / notebook.name, planned[notebook], timeout_s, env)
+        outcomes.append(outcome)
+        bar.write(
+            f"{outcome.notebook}: {outcome.status} in {outcome.seconds:.1f} s"
+            + (f" ({outcome.error})" if outcome.error else ""),
+            file=sys.stderr,
+        )
+        _write_json(run_dir / "summary.json", [asdict(o) for o in outcomes])
+    return run_dir, outcomes
+
+
+def format_table(outcomes: list[Outcome]) -> str:
+    """The summary table printed at the end of a run."""
+    header = f"{'notebook':<44} {'status':<8} {'seconds':>8} {'peak_rss_mb':>12} {'checks':>7}"
+    lines = [header, "-" * len(header)]
+    for o in outcomes:
+        lines.append(
+            f"{o.notebook:<44} {o.status:<8} {o.seconds:>8.1f} {o.peak_rss_mb:>12.1f} {o.checks_passed:>7d}"
+        )
+    return "\n".join(lines)

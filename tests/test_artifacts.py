@@ -1,0 +1,43 @@
+"""labkit.artifacts: a missing or corrupted baseline is rebuilt, with a message saying so."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from labkit import artifacts, data, torch_models  # noqa: E402
+
+
+def test_missing_then_corrupted_artifact_is_rebuilt(capsys: pytest.CaptureFixture[str]) -> None:
+    assert artifacts.problem("torch", "mlp") == "mlp.pt is missing"
+    model = artifacts.load_torch("mlp")
+    out = capsys.readouterr().out
+    assert "Artifact mlp.pt is missing: rebuilding the torch MLP as 01_baseline_models does" in out, out
+    digits = data.load_digits28()
+    accuracy = torch_models.accuracy(model, torch_models.to_tensor(digits.x_test, "mlp"), digits.y_test)
+    assert accuracy >= 0.95, f"rebuilt MLP scores {accuracy:.4f}, target 0.95"
+    assert artifacts.info("torch", "mlp")["rebuilt"] is True
+
+    path = artifacts.path("torch", "mlp")
+    raw = bytearray(path.read_bytes())
+    raw[-10] ^= 0xFF
+    path.write_bytes(raw)
+    assert "corrupted" in artifacts.problem("torch", "mlp")
+    artifacts.load_torch("mlp")
+    assert "does not match its recorded SHA-256 (corrupted): rebuilding" in capsys.readouterr().out
+    assert artifacts.problem("torch", "mlp") is None
+
+
+def test_present_artifact_is_used_without_rebuilding(capsys: pytest.CaptureFixture[str]) -> None:
+    model = torch_models.build("cnn", seed=1)
+    artifacts.save_torch(model, "cnn", {"test_accuracy": 0.0})
+    loaded = artifacts.load_torch("cnn")
+    assert "rebuilding" not in capsys.readouterr().out
+    for (name, a), b in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b), f"{name} changed on the round trip"
+
+
+def test_unknown_artifact_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="allowed: framework 'keras' or 'torch', arch 'mlp' or 'cnn'"):
+        artifacts.path("jax", "mlp")
