@@ -87,8 +87,12 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     os.environ.setdefault("LABKIT_RUN_ID", f"refresh-{runner.new_run_id()}")
     for notebook in runner.resolve(args.notebooks):
         nb = nbformat.read(notebook, as_version=4)
-        NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(notebook.parent)}}).execute()
+        NotebookClient(
+            nb,
+            timeout=args.timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(notebook.parent)}},
+        ).execute()
         nbformat.write(nb, notebook)
         print(f"refreshed outputs of {notebook.name}")
     return 0
@@ -129,8 +133,11 @@ def parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="write results/report.md from the ledger")
     rep.add_argument("--run-id", default=None)
     rep.set_defaults(func=_cmd_report)
-    refresh = sub.add_parser("refresh", help="re-execute notebooks in place with default parameters "
-                             "(maintainers: the committed outputs nbval compares)")
+    refresh = sub.add_parser(
+        "refresh",
+        help="re-execute notebooks in place with default parameters "
+        "(maintainers: the committed outputs nbval compares)",
+    )
     refresh.add_argument("notebooks", nargs="*")
     refresh.add_argument("--timeout", type=float, default=600, help="seconds per cell")
     refresh.set_defaults(func=_cmd_refresh)

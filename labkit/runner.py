@@ -162,14 +162,12 @@ def execute(
             str(source.parent),
             str(result_file),
         ]
+        log_path = Path(scratch) / "driver.log"
         started = time.perf_counter()
-        child = subprocess.Popen(
-            command,
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        with open(log_path, "wb") as log:  # a file, not a pipe: a chatty kernel cannot block on it
+            child = subprocess.Popen(
+                command, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+            )
         driver = psutil.Process(child.pid)
         peak, status = 0.0, None
         while child.poll() is None:
@@ -181,7 +179,7 @@ def execute(
             time.sleep(0.2)
         child.wait()
         seconds = time.perf_counter() - started
-        stderr = child.stderr.read().decode(errors="replace") if child.stderr else ""
+        stderr = log_path.read_text(errors="replace")
         if status == "timeout":
             return Outcome(
                 source.stem,
