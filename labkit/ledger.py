@@ -166,5 +166,14 @@ def this_run(notebook: str | None = None, path: Path | None = None) -> list[dict
 def table(records: list[dict[str, Any]]) -> str:
     """Metric, value, unit and framework as an aligned text table."""
     lines = [f"{'metric':<44} {'value':>14} {'unit':<10} framework"]
-    lines += [f"{r['metric']:<44} {r['value']:>14.6g} {r['unit']:<10} {r['framework']}" for r in records]
+    lines += [
+        f"{r['metric']:<44} {format_value(r['value']):>14} {r['unit']:<10} {r['framework']}" for r in records
+    ]
     return "\n".join(lines)
+
+
+def format_value(value: float) -> str:
+    """Counts and byte sizes as grouped integers, everything else to 6 significant digits."""
+    if float(value).is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}"
+    return f"{value:.6g}"

@@ -35,7 +35,8 @@ def _accuracy_plot(rows: list[dict[str, Any]], target: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 0.4 * len(picked) + 1.2), dpi=80)
-    ax.barh([r["metric"] for r in picked], [r["value"] for r in picked], color="#4c72b0")
+    bars = ax.barh([r["metric"] for r in picked], [r["value"] for r in picked], color="#4c72b0")
+    ax.bar_label(bars, fmt="%.4f", padding=3, fontsize=8)
     ax.set_xlim(min(0.8, min(r["value"] for r in picked)), 1.0)
     ax.set_xlabel("test accuracy")
     fig.tight_layout()
@@ -75,7 +76,7 @@ def build(run_id: str | None = None) -> Path:
         "|---|---:|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['metric']} | {r['value']:.6g} | {r['unit']} | {r['framework']} | "
+        f"| {r['metric']} | {ledger.format_value(r['value'])} | {r['unit']} | {r['framework']} | "
         f"{r['notebook']} | {r['profile']} | {r['run_id']} |"
         for r in rows
     ]

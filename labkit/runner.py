@@ -254,7 +254,13 @@ def run(
         "PYTHONUNBUFFERED": "1",
     }
     outcomes: list[Outcome] = []
-    bar = tqdm(notebooks, desc=f"run {run_id}", unit="notebook", disable=not progress, file=sys.stderr)
+    bar = tqdm(
+        notebooks,
+        desc=f"run {run_id}",
+        unit="notebook",
+        disable=None if progress else True,  # None: no bar when stderr is not a terminal
+        file=sys.stderr,
+    )
     for notebook in bar:
         bar.set_postfix_str(notebook.stem)
         outcome = execute(notebook, run_dir / notebook.name, planned[notebook], timeout_s, env)
