@@ -61,9 +61,9 @@ def test_series_runs_on_after_a_failure_and_writes_summary(series: Path) -> None
 
 
 def test_timeout_kills_the_kernel(series: Path) -> None:
-    _, outcomes = runner.run(["92"], timeout_s=15, progress=False)
+    _, outcomes = runner.run(["92"], timeout_s=25, progress=False)
     assert outcomes[0].status == "timeout", outcomes[0]
-    assert outcomes[0].seconds < 40, f"timeout took {outcomes[0].seconds} s"
+    assert outcomes[0].seconds < 50, f"timeout took {outcomes[0].seconds} s"
     kernel_pid = int((series.parent / "kernel.pid").read_text())
     alive = psutil.pid_exists(kernel_pid) and psutil.Process(kernel_pid).status() != psutil.STATUS_ZOMBIE
     assert not alive, f"kernel {kernel_pid} still running after the timeout"
