@@ -17,6 +17,7 @@ tf_env.configure()
 
 _SUBMODULES = {
     "artifacts",
+    "bench",
     "catalog",
     "check",
     "cli",
@@ -24,12 +25,15 @@ _SUBMODULES = {
     "envinfo",
     "keras_models",
     "ledger",
+    "litert",
     "notebook",
     "params",
+    "pruning",
     "paths",
     "report",
     "runner",
     "seeding",
+    "sizes",
     "tf_env",
     "torch_models",
 }

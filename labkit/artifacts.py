@@ -48,6 +48,16 @@ def _finish(tmp: Path, target: Path, info: dict[str, Any]) -> Path:
     return target
 
 
+def write_bytes(relative: str, payload: bytes) -> Path:
+    """Write a derived file (e.g. a .tflite model) under the artifacts directory, atomically."""
+    target = paths.artifacts_dir() / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
+    tmp.write_bytes(payload)
+    os.replace(tmp, target)
+    return target
+
+
 def info(framework: str, arch: str) -> dict[str, Any]:
     """The sidecar of a saved artifact (accuracy, params, sha256, ...)."""
     return json.loads(_sidecar(path(framework, arch)).read_text(encoding="utf-8"))

@@ -66,6 +66,66 @@ SERIES: dict[str, NotebookEntry] = {
                 Param("learning_rate", float, 1e-3, "Adam learning rate", None, 1e-6, 1.0),
             ),
         ),
+        NotebookEntry(
+            "02_pruning",
+            "Pruning: magnitude pruning with tfmot, measured as sparsity, accuracy and gzip size",
+            common_params()
+            + (
+                Param(
+                    "target_sparsity", float, 0.8, "fraction of kernel weights set to zero", None, 0.0, 0.99
+                ),
+                Param("epochs", int, 10, "fine-tuning epochs while pruning", None, 1, 200, full=20),
+                Param(
+                    "ramp_fraction",
+                    float,
+                    0.5,
+                    "share of the steps over which sparsity ramps up",
+                    None,
+                    0.05,
+                    1.0,
+                ),
+                Param("learning_rate", float, 1e-3, "Adam learning rate for fine-tuning", None, 1e-6, 1.0),
+                Param("pruning_frequency", int, 10, "steps between mask updates", None, 1, 1000),
+                Param(
+                    "sweep",
+                    str,
+                    "0.5,0.7,0.8,0.9,0.95",
+                    "comma-separated sparsities for the sweep",
+                    full="0.3,0.5,0.6,0.7,0.8,0.85,0.9,0.95,0.98",
+                ),
+            ),
+        ),
+        NotebookEntry(
+            "03_quantization",
+            "Quantization: LiteRT float16, dynamic-range, full int8 and QAT, measured",
+            common_params()
+            + (
+                Param(
+                    "calibration_samples",
+                    int,
+                    100,
+                    "real training images for int8 calibration",
+                    None,
+                    1,
+                    1151,
+                ),
+                Param("threads", int, 1, "LiteRT interpreter threads for every variant", None, 1, 64),
+                Param(
+                    "iterations", int, 300, "timed calls per variant at batch 1", None, 10, 100000, full=2000
+                ),
+                Param("qat_epochs", int, 3, "quantization-aware fine-tuning epochs", None, 1, 100, full=6),
+                Param("qat_learning_rate", float, 1e-4, "Adam learning rate for QAT", None, 1e-7, 1.0),
+                Param(
+                    "prune_sparsity",
+                    float,
+                    0.8,
+                    "sparsity of the pruned model that is then quantized",
+                    None,
+                    0.0,
+                    0.99,
+                ),
+            ),
+        ),
     )
 }
 

@@ -17,14 +17,15 @@ tf = import_tensorflow()
 keras = tf.keras
 
 
-def _seeded(seed: int) -> None:
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and make TensorFlow's ops deterministic."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
 
 def build_mlp(seed: int = 0) -> keras.Model:
     """The seed's MLP, 784-128-64-10, softmax output; 109,386 parameters."""
-    _seeded(seed)
+    set_seed(seed)
     return keras.Sequential(
         [
             keras.Input(shape=(784,), name="pixels"),
@@ -38,7 +39,7 @@ def build_mlp(seed: int = 0) -> keras.Model:
 
 def build_cnn(seed: int = 0) -> keras.Model:
     """A small CNN for 28x28x1 digits: two 3x3 conv + max-pool blocks and a dense softmax."""
-    _seeded(seed)
+    set_seed(seed)
     return keras.Sequential(
         [
             keras.Input(shape=(28, 28, 1), name="image"),
@@ -70,7 +71,7 @@ def train(
     seed: int = 0,
 ) -> dict[str, list[float]]:
     """Compile with Adam and sparse cross-entropy, fit on train, validate on val (never on test)."""
-    _seeded(seed)
+    set_seed(seed)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",

@@ -137,6 +137,19 @@ def validate(notebook: str, namespace: Mapping[str, Any]) -> Params:
     return Params(values)
 
 
+def float_list(name: str, text: str, minimum: float, maximum: float) -> list[float]:
+    """Parse a comma-separated parameter such as "0.5,0.8,0.9"; ValueError names what is wrong."""
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or any(not minimum <= v <= maximum for v in values):
+        raise ValueError(
+            f"parameter {name!r} got {text!r}; allowed: comma-separated numbers in [{minimum}, {maximum}]."
+        )
+    return values
+
+
 def parse_cli_value(text: str) -> Any:
     """Turn a `-p NAME VALUE` string into int, float, bool or str, as papermill's CLI does."""
     lowered = text.strip().lower()

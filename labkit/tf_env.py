@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -42,6 +43,19 @@ def _silenced_stderr_fd() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence C++ log lines on fd 2 and Python warnings for one noisy call (a converter, an interpreter).
+
+    Errors still raise as exceptions; only chatter such as XNNPACK's start-up line is dropped, so that
+    committed notebook outputs stay clean.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with _silenced_stderr_fd():
+            yield
 
 
 def import_tensorflow() -> ModuleType:

@@ -1,0 +1,78 @@
+"""Running .tflite models with LiteRT (`ai_edge_litert`), inputs and outputs (de)quantized correctly.
+
+`tf.lite.Interpreter` is deprecated in favour of `ai_edge_litert.interpreter.Interpreter`. A full-integer
+model with uint8/int8 input expects `q = round(x / scale) + zero_point`; its output means
+`(q - zero_point) * scale`. Taught in 03_quantization.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from labkit.tf_env import quiet
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> np.ndarray:
+    """Real values to integers of `dtype` with the tensor's scale and zero point (rounded, clipped)."""
+    if scale <= 0:
+        raise ValueError(f"quantization scale must be positive, got {scale}.")
+    info = np.iinfo(dtype)
+    q = np.round(np.asarray(x, dtype=np.float64) / scale) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Integers back to real values: (q - zero_point) * scale, as float32."""
+    return ((np.asarray(q, dtype=np.int64) - zero_point) * scale).astype(np.float32)
+
+
+class LiteRTModel:
+    """A .tflite model in a LiteRT interpreter, called with float inputs whatever its input type."""
+
+    def __init__(self, model_content: bytes, num_threads: int = 1) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.num_threads = num_threads
+        with quiet():  # XNNPACK announces itself on stderr
+            self.interpreter = Interpreter(model_content=model_content, num_threads=num_threads)
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        self._batch = int(self.input["shape"][0])
+        with quiet():
+            self.interpreter.allocate_tensors()
+
+    @property
+    def input_dtype(self) -> np.dtype:
+        return np.dtype(self.input["dtype"])
+
+    def _resize(self, batch: int) -> None:
+        if batch != self._batch:
+            shape = [batch, *self.input["shape"][1:]]
+            self.interpreter.resize_tensor_input(self.input["index"], shape)
+            with quiet():
+                self.interpreter.allocate_tensors()
+            self._batch = batch
+
+    def invoke_raw(self, x: np.ndarray) -> np.ndarray:
+        """Set the input tensor as given (no conversion), invoke, return the raw output tensor."""
+        self._resize(len(x))
+        self.interpreter.set_tensor(self.input["index"], x)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output["index"])
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Float outputs for float inputs: quantize the input and dequantize the output when needed."""
+        x = np.asarray(x, dtype=np.float32)
+        if np.issubdtype(self.input_dtype, np.integer):
+            scale, zero_point = self.input["quantization"]
+            x = quantize(x, scale, zero_point, self.input_dtype)
+        out = self.invoke_raw(x)
+        if np.issubdtype(out.dtype, np.integer):
+            scale, zero_point = self.output["quantization"]
+            out = dequantize(out, scale, zero_point)
+        return out
+
+    def accuracy(self, x: np.ndarray, y: np.ndarray, batch_size: int = 128) -> float:
+        """Top-1 accuracy, evaluated in batches."""
+        predictions = [self.predict(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
+        return float(np.mean(np.concatenate(predictions) == y))
