@@ -126,6 +126,21 @@ SERIES: dict[str, NotebookEntry] = {
                 ),
             ),
         ),
+        NotebookEntry(
+            "04_distillation",
+            "Knowledge distillation: a 5x smaller student, distilled vs trained from scratch",
+            common_params()
+            + (
+                Param("student_hidden", int, 24, "hidden units of the student MLP (784-h-10)", None, 1, 1024),
+                Param("epochs", int, 30, "training epochs for every student", None, 1, 500, full=60),
+                Param("temperature", float, 2.0, "softmax temperature of the soft targets", None, 0.1, 100.0),
+                Param("alpha", float, 0.5, "weight of the hard-label loss", None, 0.0, 1.0),
+                Param("learning_rate", float, 1e-3, "Adam learning rate", None, 1e-6, 1.0),
+                Param("seeds", int, 3, "seeds per comparison (mean and spread)", None, 1, 50, full=5),
+                Param("sweep_temperatures", str, "1,2,4,8", "temperatures tried at the default alpha"),
+                Param("sweep_alphas", str, "0.1,0.5,0.9", "alphas tried at the default temperature"),
+            ),
+        ),
     )
 }
 
