@@ -30,6 +30,16 @@ def steps_per_epoch(data: Splits, batch_size: int) -> int:
     return math.ceil(len(data.y_train) / batch_size)
 
 
+def end_step(total_steps: int, ramp_fraction: float, frequency: int) -> int:
+    """Where the sparsity ramp ends: within the steps trained, on a mask-update step.
+
+    tfmot updates masks only every `frequency` steps, so an end_step between two updates would leave the
+    model short of its target; it is rounded down to a multiple of the frequency.
+    """
+    raw = max(1, round(ramp_fraction * total_steps))
+    return max(frequency, raw // frequency * frequency)
+
+
 def prune(
     model: keras.Model,
     data: Splits,
@@ -53,12 +63,12 @@ def prune(
     `prune_low_magnitude` (e.g. `sparsity_m_by_n=(2, 4)`).
     """
     set_seed(seed)
-    end_step = max(1, round(ramp_fraction * epochs * steps_per_epoch(data, batch_size)))
+    last = end_step(epochs * steps_per_epoch(data, batch_size), ramp_fraction, frequency)
     schedule = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0,
         final_sparsity=target_sparsity,
         begin_step=0,
-        end_step=end_step,
+        end_step=last,
         frequency=frequency,
     )
 

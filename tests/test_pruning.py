@@ -46,3 +46,6 @@ def test_end_step_follows_the_steps_trained(setup) -> None:
     _, digits = setup
     assert pruning.steps_per_epoch(digits, 32) == 36, pruning.steps_per_epoch(digits, 32)
     assert pruning.steps_per_epoch(digits, 1151) == 1
+    assert pruning.end_step(36, 0.5, 5) == 15, pruning.end_step(36, 0.5, 5)  # 18 rounds down to an update
+    assert pruning.end_step(360, 0.5, 10) == 180
+    assert pruning.end_step(4, 0.5, 10) == 10
