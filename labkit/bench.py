@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,9 +27,6 @@ class Timing:
     mean_ms: float
     throughput_sps: float
     threads: int | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def summarize(durations_ns: list[int] | np.ndarray, batch_size: int, threads: int | None = None) -> Timing:

@@ -6,8 +6,6 @@ it (labkit.tf_env). Imported only by notebooks that use TensorFlow.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from labkit.data import Splits
@@ -93,11 +91,3 @@ def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy on (x, y)."""
     probabilities = model.predict(x, batch_size=256, verbose=0)
     return float(np.mean(np.argmax(probabilities, axis=1) == y))
-
-
-def describe(model: keras.Model) -> dict[str, Any]:
-    """Parameter count and layer output shapes, for exact self-checks."""
-    return {
-        "params": int(model.count_params()),
-        "layers": [(layer.name, tuple(layer.output.shape[1:])) for layer in model.layers],
-    }
