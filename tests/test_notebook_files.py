@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 
 import nbformat
@@ -25,7 +26,7 @@ def test_parameters_cell_matches_the_catalog(path) -> None:
     declared = {p.name: p for p in catalog.params_of(path.stem)}
     assert set(inferred) == set(declared), f"cell {sorted(inferred)} vs catalog {sorted(declared)}"
     for name, p in declared.items():
-        value = eval(inferred[name]["default"])  # the notebook's own literal
+        value = ast.literal_eval(inferred[name]["default"])  # the notebook's own literal
         assert value == p.default, f"{path.stem}.{name}: cell has {value!r}, catalog {p.default!r}"
         assert inferred[name]["help"], f"{path.stem}.{name} has no comment in the parameters cell"
     for common in ("profile", "seed", "device"):
