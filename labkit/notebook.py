@@ -7,10 +7,17 @@ from typing import Any
 
 from labkit import envinfo, ledger, params, seeding
 
+_started: set[str] = set()
+
 
 def start(notebook: str, namespace: Mapping[str, Any]) -> params.Params:
-    """Validate the parameters, fix seeds, set the ledger context and print the environment line."""
-    values = params.validate(notebook, namespace)
+    """Validate the parameters, fix seeds, set the ledger context and print the environment line.
+
+    The first call in a kernel rejects unknown names (a mistyped papermill parameter); a re-run in the
+    same kernel, whose namespace now holds the lesson's variables, checks the declared parameters only.
+    """
+    values = params.validate(notebook, namespace, reject_unknown=notebook not in _started)
+    _started.add(notebook)
     seeding.seed_everything(values.seed)
     ledger.set_context(notebook=notebook, profile=values.profile, device=values.device, params=dict(values))
     _plot_defaults()

@@ -105,18 +105,19 @@ def _candidate_names(namespace: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def validate(notebook: str, namespace: Mapping[str, Any]) -> Params:
+def validate(notebook: str, namespace: Mapping[str, Any], reject_unknown: bool = True) -> Params:
     """Check a notebook's parameters and apply its profile; raise ValueError on the first bad one.
 
     Under `profile='full'` a parameter still at its quick default takes its full value; explicit
     values win. `device='gpu'` on a machine without a visible GPU is rejected here, at once.
+    `reject_unknown=False` skips the unknown-name check (a kernel that already ran later cells).
     """
     from labkit import catalog, envinfo
 
     declared = {p.name: p for p in catalog.params_of(notebook)}
     given = _candidate_names(namespace)
     unknown = sorted(set(given) - set(declared))
-    if unknown:
+    if unknown and reject_unknown:
         name = unknown[0]
         raise ValueError(
             f"unknown parameter {name!r} (value {given[name]!r}) for {notebook}; "

@@ -90,3 +90,16 @@ def test_undeclared_notebook_is_a_clear_error() -> None:
 def test_cli_values_are_typed(text: str, expected: object) -> None:
     parsed = params.parse_cli_value(text)
     assert parsed == expected and type(parsed) is type(expected), f"{text!r} parsed as {parsed!r}"
+
+
+def test_rerunning_start_in_a_used_kernel_ignores_lesson_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit import notebook
+
+    monkeypatch.setattr(notebook, "_started", set())
+    with pytest.raises(ValueError, match="unknown parameter 'epochs'"):
+        notebook.start(NB, {**defaults(), "epochs": 5})
+    notebook.start(NB, defaults())
+    rerun = notebook.start(NB, {**defaults(), "digits": [1, 2], "base_accuracy": 0.98})
+    assert rerun == defaults(), dict(rerun)
+    with pytest.raises(ValueError, match="'epochs_mlp' .* got -1"):
+        notebook.start(NB, {**defaults(), "epochs_mlp": -1, "digits": [1]})
