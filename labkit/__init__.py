@@ -23,6 +23,7 @@ _SUBMODULES = {
     "cli",
     "data",
     "envinfo",
+    "files",
     "keras_models",
     "ledger",
     "litert",

@@ -7,12 +7,10 @@ to a temporary name and moved into place, so a crash never leaves half a model b
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from labkit import catalog, data, paths
+from labkit import catalog, data, files, paths
 
 FILES = {"keras": "{arch}.keras", "torch": "{arch}.pt"}
 
@@ -31,31 +29,18 @@ def _sidecar(target: Path) -> Path:
     return target.with_suffix(target.suffix + ".json")
 
 
-def _write_json_atomic(target: Path, payload: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True)
-    os.replace(tmp, target)
-
-
-def _finish(tmp: Path, target: Path, info: dict[str, Any]) -> Path:
-    """Move a fully written temp file into place and record its checksum in the sidecar."""
-    os.replace(tmp, target)
-    _write_json_atomic(
+def _record_sidecar(target: Path, details: dict[str, Any]) -> Path:
+    """Write the sidecar with the saved file's checksum and size."""
+    files.write_json(
         _sidecar(target),
-        {**info, "sha256": data.sha256_file(target), "bytes": target.stat().st_size},
+        {**details, "sha256": data.sha256_file(target), "bytes": target.stat().st_size},
     )
     return target
 
 
 def write_bytes(relative: str, payload: bytes) -> Path:
     """Write a derived file (e.g. a .tflite model) under the artifacts directory, atomically."""
-    target = paths.artifacts_dir() / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
-    tmp.write_bytes(payload)
-    os.replace(tmp, target)
-    return target
+    return files.write_atomic(paths.artifacts_dir() / relative, payload)
 
 
 def info(framework: str, arch: str) -> dict[str, Any]:
@@ -78,10 +63,9 @@ def problem(framework: str, arch: str) -> str | None:
 def save_keras(model: Any, arch: str, details: dict[str, Any]) -> Path:
     """Save a Keras model in the native .keras format, atomically, with its sidecar."""
     target = path("keras", arch)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
-    model.save(tmp)
-    return _finish(tmp, target, details)
+    with files.replacing(target) as tmp:
+        model.save(tmp)
+    return _record_sidecar(target, details)
 
 
 def save_torch(model: Any, arch: str, details: dict[str, Any]) -> Path:
@@ -89,15 +73,14 @@ def save_torch(model: Any, arch: str, details: dict[str, Any]) -> Path:
     import torch
 
     target = path("torch", arch)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
-    return _finish(tmp, target, details)
+    with files.replacing(target) as tmp:
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
+    return _record_sidecar(target, details)
 
 
 def _defaults() -> dict[str, Any]:
     """01_baseline_models' quick defaults: a rebuilt artifact matches the notebook's."""
-    return {p.name: p.default for p in catalog.params_of("01_baseline_models")}
+    return catalog.defaults("01_baseline_models")
 
 
 def rebuild(framework: str, arch: str, reason: str) -> Path:

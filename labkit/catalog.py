@@ -7,6 +7,7 @@ and a test keeps each notebook's `parameters` cell in step with them. Later note
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from labkit.params import Param, common_params
 
@@ -157,3 +158,8 @@ def entry(notebook: str) -> NotebookEntry:
 
 def params_of(notebook: str) -> tuple[Param, ...]:
     return entry(notebook).params
+
+
+def defaults(notebook: str) -> dict[str, Any]:
+    """A notebook's quick-profile values, name -> default (what its parameters cell holds)."""
+    return {p.name: p.default for p in params_of(notebook)}

@@ -1,7 +1,7 @@
 """Magnitude pruning with tensorflow-model-optimization (taught in 02_pruning).
 
-One copy of the pruning recipe: notebook 02 runs it for its sweep, and later notebooks rebuild the
-pruned model with it when 02's artifact is missing.
+One copy of the pruning recipe: notebook 02 runs it for its lesson and sweep, and notebook 03 runs it
+again (with 02's defaults) to quantize a pruned model.
 """
 
 from __future__ import annotations

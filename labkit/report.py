@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from labkit import ledger, paths
+from labkit import files, ledger, paths
 
 
 def latest_run_dir() -> Path | None:
@@ -83,8 +83,4 @@ def build(run_id: str | None = None) -> Path:
     plot = _accuracy_plot(rows, paths.results_dir() / "report_files" / "accuracy.png")
     if plot is not None:
         lines += ["", "## Accuracy", "", f"![accuracy]({plot.relative_to(out.parent)})"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return files.write_atomic(out, "\n".join(lines) + "\n")

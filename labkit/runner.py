@@ -25,7 +25,7 @@ import nbformat
 import psutil
 from tqdm import tqdm
 
-from labkit import catalog, envinfo, params, paths
+from labkit import catalog, envinfo, files, params, paths
 
 DEFAULT_TIMEOUT_S = 900
 _PASS_RE = re.compile(r"^PASS: ", re.MULTILINE)
@@ -80,8 +80,7 @@ def injected_parameters(
     declared = {p.name for p in catalog.params_of(notebook)}
     injected = {"profile": profile, "device": device}
     injected.update({k: v for k, v in overrides.items() if k in declared})
-    defaults = {p.name: p.default for p in catalog.params_of(notebook)}
-    params.validate(notebook, {**defaults, **injected})
+    params.validate(notebook, {**catalog.defaults(notebook), **injected})
     return injected
 
 
@@ -211,12 +210,6 @@ def execute(
         )
 
 
-def _write_json(path: Path, payload: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def run(
     names: list[str] | None = None,
     profile: str = "quick",
@@ -234,7 +227,7 @@ def run(
     run_id = run_id or new_run_id()
     run_dir = paths.runs_dir() / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(
+    files.write_json(
         run_dir / "run.json",
         {
             "run_id": run_id,
@@ -270,7 +263,7 @@ def run(
             + (f" ({outcome.error})" if outcome.error else ""),
             file=sys.stderr,
         )
-        _write_json(run_dir / "summary.json", [asdict(o) for o in outcomes])
+        files.write_json(run_dir / "summary.json", [asdict(o) for o in outcomes])
     return run_dir, outcomes
 
 

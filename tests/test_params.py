@@ -10,7 +10,7 @@ NB = "01_baseline_models"
 
 
 def defaults(notebook: str = NB) -> dict:
-    return {p.name: p.default for p in catalog.params_of(notebook)}
+    return catalog.defaults(notebook)
 
 
 def test_defaults_validate_to_the_quick_values() -> None:
