@@ -36,6 +36,7 @@ _SUBMODULES = {
     "seeding",
     "sizes",
     "tf_env",
+    "torch_compress",
     "torch_models",
 }
 

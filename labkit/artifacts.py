@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from labkit import catalog, data, files, paths
@@ -157,10 +158,27 @@ def load_keras(arch: str) -> Any:
 
 def load_torch(arch: str) -> Any:
     """The saved PyTorch baseline (rebuilt when missing), loaded with weights_only=True."""
-    import torch
-
     from labkit import torch_models
 
-    model = torch_models.build(arch)
-    model.load_state_dict(torch.load(ensure("torch", arch), weights_only=True))
-    return model.eval()
+    return torch_models.load_weights(torch_models.build(arch), ensure("torch", arch)).eval()
+
+
+EXPORTS = {"torchscript": "{arch}.torchscript.pt", "exported": "{arch}.pt2"}
+
+
+def export_path(arch: str, kind: str) -> Path:
+    """Where notebook 05 saves a PyTorch baseline exported as `torchscript` or `exported` (torch.export)."""
+    if kind not in EXPORTS or arch not in ("mlp", "cnn"):
+        raise ValueError(
+            f"no export for arch={arch!r}, kind={kind!r}; allowed: arch 'mlp' or 'cnn', "
+            f"kind {' or '.join(repr(k) for k in EXPORTS)}."
+        )
+    return paths.artifacts_dir() / "export" / EXPORTS[kind].format(arch=arch)
+
+
+def save_export(arch: str, kind: str, save: Callable[[Path], Any], details: dict[str, Any]) -> Path:
+    """Write an export with `save(temporary_path)`, move it into place, and record its sidecar."""
+    target = export_path(arch, kind)
+    with files.replacing(target) as tmp:
+        save(tmp)
+    return _record_sidecar(target, details)

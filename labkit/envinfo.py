@@ -24,6 +24,8 @@ PACKAGES = (
     "tensorflow-model-optimization",
     "ai-edge-litert",
     "torch",
+    "torchao",
+    "torch-pruning",
     "papermill",
     "nbval",
     "matplotlib",

@@ -177,3 +177,44 @@ def format_value(value: float) -> str:
     if float(value).is_integer() and abs(value) >= 1000:
         return f"{int(value):,}"
     return f"{value:.6g}"
+
+
+FRAMEWORK_PAIRS = (
+    "pruning.{fw}.sparsity",
+    "pruning.{fw}.accuracy_drop_pts",
+    "pruning.{fw}.gzip_ratio",
+    "quantization.{fw}.int8.size_ratio",
+    "quantization.{fw}.int8.accuracy_drop_pts",
+    "quantization.{fw}.int8.speedup",
+    "distillation.{fw}.student_minus_scratch_pts",
+)
+
+
+def side_by_side(
+    templates: tuple[str, ...] = FRAMEWORK_PAIRS,
+    frameworks: tuple[str, ...] = ("keras", "torch"),
+    path: Path | None = None,
+) -> list[dict[str, Any]]:
+    """For each metric template, the latest record per framework (None where a notebook has not run).
+
+    A row is {"metric": template with {fw} shown as "*", "unit": ..., framework: record or None, ...}.
+    """
+    records = read(path)
+    newest: dict[str, dict[str, Any]] = {}
+    for entry in records:
+        newest[entry.get("metric", "")] = entry
+    rows = []
+    for template in templates:
+        found = {fw: newest.get(template.format(fw=fw)) for fw in frameworks}
+        unit = next((r["unit"] for r in found.values() if r is not None), "")
+        rows.append({"metric": template.format(fw="*"), "unit": unit, **found})
+    return rows
+
+
+def side_by_side_table(rows: list[dict[str, Any]], frameworks: tuple[str, ...] = ("keras", "torch")) -> str:
+    """`side_by_side` rows as an aligned text table; a missing value reads "not run"."""
+    lines = [f"{'metric':<44} " + " ".join(f"{fw:>14}" for fw in frameworks) + "  unit"]
+    for row in rows:
+        cells = [format_value(row[fw]["value"]) if row[fw] is not None else "not run" for fw in frameworks]
+        lines.append(f"{row['metric']:<44} " + " ".join(f"{c:>14}" for c in cells) + f"  {row['unit']}")
+    return "\n".join(lines)

@@ -35,13 +35,15 @@ def _plot_defaults() -> None:
 
 
 def torch_device(requested: str) -> str:
-    """Map the notebook's device parameter to a torch device string ('cuda' or 'cpu')."""
+    """Map the notebook's device parameter (auto, cpu, gpu or its alias cuda) to 'cuda' or 'cpu'."""
     import torch
 
     if requested == "cpu":
         return "cpu"
     if torch.cuda.is_available():
         return "cuda"
-    if requested == "gpu":
-        raise ValueError("parameter 'device' is 'gpu' but torch sees no CUDA device; use 'auto' or 'cpu'.")
+    if requested in ("gpu", "cuda"):
+        raise ValueError(
+            f"parameter 'device' is {requested!r} but torch sees no CUDA device; use 'auto' or 'cpu'."
+        )
     return "cpu"

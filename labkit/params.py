@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 PROFILES = ("quick", "full")
-DEVICES = ("auto", "cpu", "gpu")
+DEVICES = ("auto", "cpu", "gpu", "cuda")
 _UNSET: Any = object()
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 _TYPE_NAMES = {int: "an int", float: "a float", str: "a string", bool: "a bool (True/False)"}
@@ -130,10 +130,10 @@ def validate(notebook: str, namespace: Mapping[str, Any], reject_unknown: bool =
     for name, p in declared.items():
         if values[name] == p.default:
             values[name] = p.check(p.value_for(profile), notebook)
-    if values["device"] == "gpu" and not envinfo.gpu_available():
+    if values["device"] in ("gpu", "cuda") and not envinfo.gpu_available():
         raise ValueError(
-            f"parameter 'device' of {notebook} got 'gpu' but no GPU is visible on this machine "
-            f"({envinfo.gpu_summary()}); allowed here: 'auto' or 'cpu'."
+            f"parameter 'device' of {notebook} got {values['device']!r} but no GPU is visible on this "
+            f"machine ({envinfo.gpu_summary()}); allowed here: 'auto' or 'cpu'."
         )
     return Params(values)
 

@@ -6,6 +6,9 @@ return logits; `nn.CrossEntropyLoss` applies log-softmax itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -14,13 +17,19 @@ from labkit.data import Splits
 
 
 class MLP(nn.Module):
-    """The seed's MLP 784-128-64-10 (109,386 parameters), returning logits."""
+    """A ReLU MLP 784-...-10 returning logits; the default is the seed's 784-128-64-10 (109,386 parameters).
 
-    def __init__(self) -> None:
+    `hidden=(24,)` is the distillation student of notebooks 04 and 05.
+    """
+
+    def __init__(self, hidden: Sequence[int] = (128, 64)) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10)
-        )
+        layers: list[nn.Module] = []
+        width = 784
+        for units in hidden:
+            layers += [nn.Linear(width, units), nn.ReLU()]
+            width = units
+        self.net = nn.Sequential(*layers, nn.Linear(width, 10))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.reshape(x.shape[0], -1))
@@ -58,6 +67,45 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def state_dict_problems(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """What keeps `state` from loading into `model`: missing and unexpected keys, shape mismatches."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    given = {k: tuple(v.shape) for k, v in state.items()}
+    problems = [f"missing key {k!r}" for k in expected if k not in given]
+    problems += [f"unexpected key {k!r}" for k in given if k not in expected]
+    problems += [
+        f"{k!r} is {list(given[k])} in the file but {list(shape)} in the model"
+        for k, shape in expected.items()
+        if k in given and given[k] != shape
+    ]
+    return problems
+
+
+def load_weights(model: nn.Module, source: Path) -> nn.Module:
+    """Load a saved state dict with `weights_only=True`; ValueError names the file and what does not fit."""
+    try:
+        state = torch.load(source, weights_only=True, map_location="cpu")
+    except Exception as error:
+        raise ValueError(
+            f"{source.name} is not a state dict torch.load(weights_only=True) can read "
+            f"({type(error).__name__}); it is corrupted or holds pickled objects: save it again with "
+            "torch.save(model.state_dict(), path)."
+        ) from None
+    if not isinstance(state, dict):
+        raise ValueError(
+            f"{source.name} holds a {type(state).__name__}, not a state dict; save model.state_dict()."
+        )
+    problems = state_dict_problems(model, state)
+    if problems:
+        raise ValueError(
+            f"{source.name} does not fit {type(model).__name__} (saved from another architecture?): "
+            + "; ".join(problems)
+            + "."
+        )
+    model.load_state_dict(state)
+    return model
+
+
 def to_tensor(x: np.ndarray, arch: str) -> torch.Tensor:
     """Flat (n, 784) for the MLP, NCHW (n, 1, 28, 28) for the CNN."""
     tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
@@ -81,8 +129,12 @@ def fit(
     learning_rate: float = 1e-3,
     seed: int = 0,
     device: str = "cpu",
+    before_step: Callable[[int], None] | None = None,
 ) -> dict[str, list[float]]:
-    """Adam + cross-entropy, shuffled mini-batches from a seeded generator, validation each epoch."""
+    """Adam + cross-entropy, shuffled mini-batches from a seeded generator, validation each epoch.
+
+    `before_step(step)` runs before every optimizer step (0, 1, ...): notebook 05 updates pruning masks there.
+    """
     torch.manual_seed(seed)
     order = torch.Generator().manual_seed(seed)
     model.to(device)
@@ -91,10 +143,14 @@ def fit(
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     loss_fn = nn.CrossEntropyLoss()
     history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_accuracy": []}
+    step = 0
     for _ in range(epochs):
         model.train()
         total, correct, seen = 0.0, 0, 0
         for index in torch.randperm(len(y_train), generator=order).split(batch_size):
+            if before_step is not None:
+                before_step(step)
+            step += 1
             xb, yb = x_train[index].to(device), y_train[index].to(device)
             optimizer.zero_grad()
             logits = model(xb)

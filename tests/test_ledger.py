@@ -76,3 +76,19 @@ def test_eight_concurrent_writers_lose_and_tear_nothing(isolated_results: Path) 
     parsed = [json.loads(line) for line in lines]  # a torn line raises here
     seen = {(r["writer"], r["value"]) for r in parsed}
     assert len(seen) == writers * per_writer, f"{len(seen)} distinct records of {writers * per_writer}"
+
+
+def test_side_by_side_pairs_frameworks_and_marks_what_has_not_run() -> None:
+    ledger.record("pruning.keras.gzip_ratio", 3.0, "x", framework="keras")
+    ledger.record("pruning.torch.gzip_ratio", 3.4, "x", framework="torch")
+    ledger.record("pruning.torch.gzip_ratio", 3.5, "x", framework="torch")
+    ledger.record("distillation.torch.student_minus_scratch_pts", -0.5, "points", framework="torch")
+    rows = ledger.side_by_side(("pruning.{fw}.gzip_ratio", "distillation.{fw}.student_minus_scratch_pts"))
+    assert [r["metric"] for r in rows] == ["pruning.*.gzip_ratio", "distillation.*.student_minus_scratch_pts"]
+    assert rows[0]["keras"]["value"] == 3.0 and rows[0]["torch"]["value"] == 3.5, rows[0]
+    assert rows[1]["keras"] is None and rows[1]["unit"] == "points", rows[1]
+    text = ledger.side_by_side_table(rows).splitlines()
+    assert text[1].split() == ["pruning.*.gzip_ratio", "3", "3.5", "x"], text
+    assert text[2].split() == ["distillation.*.student_minus_scratch_pts", "not", "run", "-0.5", "points"], (
+        text
+    )

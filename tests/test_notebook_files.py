@@ -31,7 +31,7 @@ def test_parameters_cell_matches_the_catalog(path) -> None:
         assert inferred[name]["help"], f"{path.stem}.{name} has no comment in the parameters cell"
     for common in ("profile", "seed", "device"):
         assert common in declared, f"{path.stem} does not declare {common}"
-    assert params.DEVICES == ("auto", "cpu", "gpu")
+    assert params.DEVICES == ("auto", "cpu", "gpu", "cuda")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

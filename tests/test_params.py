@@ -65,10 +65,13 @@ def test_nan_rejected() -> None:
         params.validate(NB, {**defaults(), "learning_rate": float("nan")})
 
 
-def test_gpu_without_gpu_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("requested", ["gpu", "cuda"])
+def test_gpu_without_gpu_fails_at_once(monkeypatch: pytest.MonkeyPatch, requested: str) -> None:
     monkeypatch.setattr(envinfo, "gpu_available", lambda: False)
-    with pytest.raises(ValueError, match=r"'device' of 01_baseline_models got 'gpu' but no GPU is visible"):
-        params.validate(NB, {**defaults(), "device": "gpu"})
+    with pytest.raises(
+        ValueError, match=rf"'device' of 01_baseline_models got '{requested}' but no GPU is visible"
+    ):
+        params.validate(NB, {**defaults(), "device": requested})
 
 
 def test_notebook_namespace_ignores_modules_and_ipython_names() -> None:

@@ -1,0 +1,147 @@
+"""PyTorch compression helpers for notebook 05: gradual global pruning, sizes, and a quiet torchao import.
+
+Pruning uses `torch.nn.utils.prune` (global L1 over every Linear and Conv2d weight) on the schedule tfmot
+uses in notebook 02 (polynomial, power 3), so the Keras and PyTorch results compare.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import operator
+import warnings
+from collections.abc import Iterator
+from types import ModuleType
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from labkit import torch_models
+from labkit.data import Splits
+
+
+def prunable(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    """The (module, "weight") pairs pruning acts on: every Linear and Conv2d weight, biases excluded."""
+    return [(m, "weight") for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+
+
+def weights(model: nn.Module) -> list[np.ndarray]:
+    """The prunable weights as NumPy arrays (the masked values while pruning is attached)."""
+    return [getattr(m, name).detach().cpu().numpy() for m, name in prunable(model)]
+
+
+def polynomial_sparsity(step: int, target: float, end_step: int, power: int = 3) -> float:
+    """tfmot's PolynomialDecay from 0: fast at first, flat as it reaches `target` at `end_step`."""
+    if end_step < 1 or not 0.0 <= target < 1.0:
+        raise ValueError(f"need end_step >= 1 and 0 <= target < 1; got end_step={end_step}, target={target}.")
+    done = min(step, end_step) / end_step
+    return target * (1.0 - (1.0 - done) ** power)
+
+
+def pruned_count(model: nn.Module) -> int:
+    """Weights currently masked out by attached pruning (0 before the first pruning call)."""
+    return sum(
+        int((getattr(m, name + "_mask") == 0).sum()) for m, name in prunable(model) if prune.is_pruned(m)
+    )
+
+
+def prune_to(model: nn.Module, sparsity: float) -> int:
+    """Mask the globally smallest |weights| until `sparsity` of all prunable weights are masked.
+
+    Uses `prune.global_unstructured` with an absolute count, which PyTorch applies to the weights not yet
+    masked, so repeated calls on a schedule only ever add zeros. Returns the number newly masked.
+    """
+    total = sum(getattr(m, name).numel() for m, name in prunable(model))
+    extra = max(0, round(sparsity * total) - pruned_count(model))
+    prune.global_unstructured(prunable(model), pruning_method=prune.L1Unstructured, amount=extra)
+    return extra
+
+
+def make_permanent(model: nn.Module) -> nn.Module:
+    """`prune.remove` on every pruned weight: zeros baked in, `weight_orig` and `weight_mask` dropped."""
+    for module, name in prunable(model):
+        if prune.is_pruned(module):
+            prune.remove(module, name)
+    return model
+
+
+def prune_gradually(
+    model: nn.Module,
+    data: Splits,
+    arch: str,
+    target: float,
+    epochs: int,
+    ramp_fraction: float = 0.5,
+    learning_rate: float = 1e-3,
+    frequency: int = 10,
+    seed: int = 0,
+    batch_size: int = 32,
+    device: str = "cpu",
+) -> dict[str, list[float]]:
+    """Fine-tune `model` in place while its global sparsity ramps to `target`; masks stay attached.
+
+    The ramp ends after `ramp_fraction` of the steps trained (not a fixed end_step: notebook 02's lesson);
+    the mask is updated every `frequency` steps and at the end of the ramp, then training continues at the
+    target. Call `make_permanent` afterwards.
+    """
+    steps = epochs * math.ceil(len(data.y_train) / batch_size)
+    end_step = max(1, round(ramp_fraction * steps))
+
+    def update(step: int) -> None:
+        if step <= end_step and (step % frequency == 0 or step == end_step):
+            prune_to(model, polynomial_sparsity(step, target, end_step))
+
+    history = torch_models.fit(
+        model, data, arch, epochs, batch_size, learning_rate, seed, device, before_step=update
+    )
+    prune_to(model, target)
+    return history
+
+
+def state_dict_bytes(model: nn.Module) -> bytes:
+    """The bytes `torch.save(model.state_dict())` writes: what the model costs on disk."""
+    buffer = io.BytesIO()
+    state = {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in model.state_dict().items()}
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def graph_constant_bytes(graph_module: torch.fx.GraphModule) -> int:
+    """Bytes of the tensors a graph actually reads (its `get_attr` nodes), each counted once.
+
+    A PT2E-converted module still holds the float weights it no longer uses, so its state dict
+    overstates the int8 model; this counts what the converted graph needs.
+    """
+    used = {node.target for node in graph_module.graph.nodes if node.op == "get_attr"}
+    tensors = [operator.attrgetter(name)(graph_module) for name in sorted(used)]
+    return sum(t.nbytes for t in tensors if isinstance(t, torch.Tensor))
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str) -> Iterator[None]:
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def import_torchao() -> ModuleType:
+    """Import torchao without its start-up noise on a CPU-only torch.
+
+    The CPU wheel cannot load torchao's CUDA kernels (mxfp8, cutlass): it logs a warning per file, and
+    torch logs a deprecation for an Enum torchao registers. Neither affects the CPU APIs taught here.
+    """
+    with _quiet_loggers("torchao", "torch.utils._pytree"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import torchao
+        import torchao.quantization  # noqa: F401  (the module notebook 05 uses)
+    return torchao
