@@ -7,8 +7,8 @@ to a temporary name and moved into place, so a crash never leaves half a model b
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from labkit import catalog, data, files, paths

@@ -1,12 +1,16 @@
 """Latency and throughput measurement shared by every notebook that times anything.
 
-`time.perf_counter_ns`, warm-up calls that are not counted, a fixed number of timed calls, percentiles
-rather than a mean alone, throughput in samples per second (batch size aware), and the thread count
-recorded with the numbers. Notebook 06 teaches it against the seed's `benchmark_model`.
+What the seed's `benchmark_model` should have done: `time.perf_counter_ns`, warm-up calls that are not
+counted, a fixed number of calls or a time budget, percentiles rather than a mean alone, a confidence
+interval for the mean, throughput in samples per second (batch size aware), an optional device sync
+inside the timed region (CUDA work is asynchronous), the thread count and hardware recorded with the
+numbers, and `compare`, which times two callables interleaved so both see the same machine conditions.
+Notebook 06 teaches it against the seed's version.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
+Clock = Callable[[], int]
+
 
 @dataclass(frozen=True)
 class Timing:
-    """Per-call latency percentiles (ms) and throughput (samples/s) of one measured callable."""
+    """Per-call latency statistics (ms) and throughput (samples/s) of one measured callable."""
 
     batch_size: int
     iterations: int
@@ -25,11 +31,46 @@ class Timing:
     p95_ms: float
     p99_ms: float
     mean_ms: float
+    std_ms: float
+    ci95_ms: float
+    min_ms: float
+    max_ms: float
     throughput_sps: float
     threads: int | None
+    hardware: str
+
+    def line(self) -> str:
+        """One readable line: percentiles, mean with its 95% interval, throughput, threads, hardware."""
+        return (
+            f"batch {self.batch_size}, {self.iterations} calls: p50 {self.p50_ms:.3f} ms, "
+            f"p95 {self.p95_ms:.3f}, p99 {self.p99_ms:.3f}, "
+            f"mean {self.mean_ms:.3f} +/- {self.ci95_ms:.3f} ms (95% CI), "
+            f"{self.throughput_sps:,.0f} samples/s, {self.threads or '?'} thread(s), {self.hardware}"
+        )
 
 
-def summarize(durations_ns: list[int] | np.ndarray, batch_size: int, threads: int | None = None) -> Timing:
+@dataclass(frozen=True)
+class Comparison:
+    """Two callables timed interleaved in one run; `speedup` > 1 means `b` is faster than `a`."""
+
+    a: Timing
+    b: Timing
+    speedup: float
+    throughput_ratio: float
+
+
+def _hardware() -> str:
+    from labkit import envinfo
+
+    return f"{envinfo.cpu_model()} ({envinfo.usable_cpus()} CPUs)"
+
+
+def summarize(
+    durations_ns: list[int] | np.ndarray,
+    batch_size: int,
+    threads: int | None = None,
+    hardware: str | None = None,
+) -> Timing:
     """Statistics of per-call durations in nanoseconds; throughput counts samples, not calls."""
     durations = np.asarray(durations_ns, dtype=np.float64)
     if durations.size == 0 or batch_size < 1:
@@ -37,35 +78,126 @@ def summarize(durations_ns: list[int] | np.ndarray, batch_size: int, threads: in
             f"need at least one timed call and batch_size >= 1; got {durations.size} calls, "
             f"batch_size={batch_size}."
         )
+    if np.any(durations < 0):
+        raise ValueError("a duration is negative: the clock must be monotonic (use time.perf_counter_ns).")
     ms = durations / 1e6
+    std = float(ms.std(ddof=1)) if ms.size > 1 else 0.0
+    total_s = durations.sum() / 1e9
     return Timing(
         batch_size=batch_size,
-        iterations=int(durations.size),
+        iterations=int(ms.size),
         p50_ms=float(np.percentile(ms, 50)),
         p95_ms=float(np.percentile(ms, 95)),
         p99_ms=float(np.percentile(ms, 99)),
         mean_ms=float(ms.mean()),
-        throughput_sps=float(batch_size * durations.size / (durations.sum() / 1e9)),
+        std_ms=std,
+        ci95_ms=1.96 * std / math.sqrt(ms.size),
+        min_ms=float(ms.min()),
+        max_ms=float(ms.max()),
+        throughput_sps=float(batch_size * ms.size / total_s) if total_s > 0 else math.inf,
         threads=threads,
+        hardware=hardware if hardware is not None else _hardware(),
     )
+
+
+def _check_counts(iterations: int | None, warmup: int, time_budget_s: float | None) -> None:
+    if iterations is None and time_budget_s is None:
+        raise ValueError("give iterations (a fixed count) or time_budget_s (seconds), or both.")
+    if (iterations is not None and iterations < 1) or warmup < 0:
+        raise ValueError(f"iterations must be >= 1 and warmup >= 0; got {iterations} and {warmup}.")
+    if time_budget_s is not None and time_budget_s <= 0:
+        raise ValueError(f"time_budget_s must be positive; got {time_budget_s}.")
+
+
+def _timed_calls(
+    fns: list[Callable[[], Any]],
+    iterations: int | None,
+    time_budget_s: float | None,
+    sync: Callable[[], None] | None,
+    clock: Clock,
+) -> list[list[int]]:
+    """Call each fn in turn (a, b, a, b, ...) until the count or the budget runs out; durations per fn."""
+    durations: list[list[int]] = [[] for _ in fns]
+    budget_ns = None if time_budget_s is None else int(time_budget_s * 1e9)
+    started = clock() if budget_ns is not None else 0
+    done = 0
+    while True:
+        if iterations is not None and done >= iterations:
+            break
+        if budget_ns is not None and done > 0 and clock() - started >= budget_ns:
+            break
+        for fn, bucket in zip(fns, durations, strict=True):
+            start = clock()
+            fn()
+            if sync is not None:
+                sync()
+            bucket.append(clock() - start)
+        done += 1
+    return durations
 
 
 def measure(
     fn: Callable[[], Any],
     batch_size: int = 1,
-    iterations: int = 200,
+    iterations: int | None = 200,
     warmup: int = 20,
     threads: int | None = None,
-    clock: Callable[[], int] = time.perf_counter_ns,
+    time_budget_s: float | None = None,
+    sync: Callable[[], None] | None = None,
+    clock: Clock = time.perf_counter_ns,
 ) -> Timing:
-    """Call `fn` `warmup` times untimed, then `iterations` times timed one by one."""
-    if iterations < 1 or warmup < 0:
-        raise ValueError(f"iterations must be >= 1 and warmup >= 0; got {iterations} and {warmup}.")
+    """Call `fn` `warmup` times untimed, then time calls one by one until `iterations` or the budget.
+
+    `sync` (e.g. `torch.cuda.synchronize`) runs inside each timed call, so asynchronous device work is
+    counted. With both `iterations` and `time_budget_s`, whichever ends first stops the run.
+    """
+    _check_counts(iterations, warmup, time_budget_s)
     for _ in range(warmup):
         fn()
-    durations = []
-    for _ in range(iterations):
-        start = clock()
-        fn()
-        durations.append(clock() - start)
+    if sync is not None and warmup:
+        sync()
+    (durations,) = _timed_calls([fn], iterations, time_budget_s, sync, clock)
     return summarize(durations, batch_size, threads)
+
+
+def compare(
+    a: Callable[[], Any],
+    b: Callable[[], Any],
+    batch_size: int = 1,
+    iterations: int | None = 200,
+    warmup: int = 20,
+    threads: int | None = None,
+    time_budget_s: float | None = None,
+    sync: Callable[[], None] | None = None,
+    clock: Clock = time.perf_counter_ns,
+    batch_size_b: int | None = None,
+) -> Comparison:
+    """Time `a` and `b` interleaved (a, b, a, b, ...) so drift in machine load hits both alike.
+
+    `speedup` is a's p50 / b's p50; `throughput_ratio` is b's samples/s over a's (they differ when the
+    two process different batch sizes: give `batch_size_b`).
+    """
+    _check_counts(iterations, warmup, time_budget_s)
+    for _ in range(warmup):
+        a()
+        b()
+    if sync is not None and warmup:
+        sync()
+    times_a, times_b = _timed_calls([a, b], iterations, time_budget_s, sync, clock)
+    timing_a = summarize(times_a, batch_size, threads)
+    timing_b = summarize(times_b, batch_size_b or batch_size, threads)
+    return Comparison(
+        a=timing_a,
+        b=timing_b,
+        speedup=timing_a.p50_ms / timing_b.p50_ms,
+        throughput_ratio=timing_b.throughput_sps / timing_a.throughput_sps,
+    )
+
+
+def cuda_sync(device: str) -> Callable[[], None] | None:
+    """`torch.cuda.synchronize` when timing on a CUDA device, else None (nothing to wait for)."""
+    if not str(device).startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.synchronize
