@@ -16,8 +16,10 @@ __version__ = "0.1.0"
 tf_env.configure()
 
 _SUBMODULES = {
+    "architecture",
     "artifacts",
     "bench",
+    "cache",
     "catalog",
     "check",
     "cli",

@@ -218,6 +218,66 @@ SERIES: dict[str, NotebookEntry] = {
                 Param("seeds", int, 3, "seeds per comparison (mean and spread)", None, 1, 50, full=5),
             ),
         ),
+        NotebookEntry(
+            "06_benchmarking_inference",
+            "Benchmarking and inference patterns: honest timing, thread pools vs batching, a correct cache",
+            common_params()
+            + (
+                Param("batch_size", int, 32, "batch the seed's benchmark_model times", None, 1, 359),
+                Param("iterations", int, 200, "timed calls per benchmark", None, 10, 100000, full=1000),
+                Param(
+                    "pool_requests",
+                    int,
+                    64,
+                    "single-image requests in the thread-pool experiment",
+                    None,
+                    8,
+                    4096,
+                    full=256,
+                ),
+                Param("workers", str, "1,2,4", "thread-pool sizes to compare"),
+                Param(
+                    "cache_requests", int, 1000, "requests in the cache stream", None, 10, 1000000, full=5000
+                ),
+                Param("distinct_inputs", int, 100, "distinct request payloads in the stream", None, 2, 179),
+                Param(
+                    "zipf_a",
+                    float,
+                    1.2,
+                    "Zipf skew of payload popularity (higher: more repeats)",
+                    None,
+                    1.01,
+                    5.0,
+                ),
+                Param("cache_kb", float, 64.0, "memory bound of the fixed cache, in KiB", None, 0.1, 1e6),
+            ),
+        ),
+        NotebookEntry(
+            "08_efficient_architectures_and_pipelines",
+            "Efficient architectures and input pipelines: separable convolutions, tf.data, DataLoader",
+            common_params()
+            + (
+                Param(
+                    "width_multiplier",
+                    float,
+                    1.0,
+                    "MobileNet-style width multiplier for both CNNs",
+                    None,
+                    0.25,
+                    4.0,
+                ),
+                Param("image_size", int, 64, "shapes image size (the seed uses 224)", None, 32, 224),
+                Param("epochs", int, 5, "training epochs for each CNN", None, 1, 200, full=15),
+                Param("batch_size", int, 32, "batch size for training, pipelines and latency", None, 1, 512),
+                Param(
+                    "iterations", int, 50, "timed calls per latency comparison", None, 10, 100000, full=300
+                ),
+                Param("decode_ms", float, 2.0, "simulated decode time per image, ms", None, 0.0, 100.0),
+                Param("step_ms", float, 20.0, "simulated training step per batch, ms", None, 0.0, 1000.0),
+                Param("pipeline_epochs", int, 2, "epochs each input pipeline is read for", None, 1, 10),
+                Param("torch_loader", bool, True, "also time PyTorch's DataLoader with worker processes"),
+            ),
+        ),
     )
 }
 

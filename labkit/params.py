@@ -151,6 +151,19 @@ def float_list(name: str, text: str, minimum: float, maximum: float) -> list[flo
     return values
 
 
+def int_list(name: str, text: str, minimum: int, maximum: int) -> list[int]:
+    """Parse a comma-separated parameter such as "1,2,4"; ValueError names what is wrong."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or any(not minimum <= v <= maximum for v in values):
+        raise ValueError(
+            f"parameter {name!r} got {text!r}; allowed: comma-separated integers in [{minimum}, {maximum}]."
+        )
+    return values
+
+
 def parse_cli_value(text: str) -> Any:
     """Turn a `-p NAME VALUE` string into int, float, bool or str, as papermill's CLI does."""
     lowered = text.strip().lower()

@@ -106,3 +106,10 @@ def test_rerunning_start_in_a_used_kernel_ignores_lesson_variables(monkeypatch: 
     assert rerun == defaults(), dict(rerun)
     with pytest.raises(ValueError, match="'epochs_mlp' .* got -1"):
         notebook.start(NB, {**defaults(), "epochs_mlp": -1, "digits": [1]})
+
+
+def test_int_list_parses_and_names_bad_values() -> None:
+    assert params.int_list("workers", "1, 2,4", 1, 64) == [1, 2, 4]
+    for bad in ("1,2.5", "", "0,2", "a"):
+        with pytest.raises(ValueError, match=r"'workers' got .*comma-separated integers in \[1, 64\]"):
+            params.int_list("workers", bad, 1, 64)
