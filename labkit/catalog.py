@@ -253,6 +253,26 @@ SERIES: dict[str, NotebookEntry] = {
             ),
         ),
         NotebookEntry(
+            "07_gpu_configuration",
+            "GPU and CPU configuration: memory growth and limits, threads, mixed precision, measured",
+            common_params()
+            + (
+                Param("framework", str, "both", "which part runs: both, keras or torch", FRAMEWORKS),
+                Param(
+                    "matrix_size",
+                    int,
+                    512,
+                    "side of the square matmul timed for thread settings",
+                    None,
+                    64,
+                    8192,
+                ),
+                Param("thread_counts", str, "1,2", "intra-op thread counts to compare"),
+                Param("iterations", int, 50, "timed calls per setting", None, 5, 100000, full=200),
+                Param("batch_size", int, 256, "batch for the mixed-precision timings", None, 1, 8192),
+            ),
+        ),
+        NotebookEntry(
             "08_efficient_architectures_and_pipelines",
             "Efficient architectures and input pipelines: separable convolutions, tf.data, DataLoader",
             common_params()

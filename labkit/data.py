@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -305,3 +306,21 @@ def load_mnist(cache_dir: Path | None = None, url: str = MNIST_URL, timeout: flo
     y = np.concatenate([y_train, y_test])
     parts = np.concatenate([np.zeros(50_000), np.ones(10_000), np.full(10_000, 2)]).astype(np.int64)
     return _pack("mnist", x, y, parts, [str(d) for d in range(10)])
+
+
+class SlowDecodeImages:
+    """A map-style dataset (PyTorch's `DataLoader` protocol) whose items cost `decode_ms` each.
+
+    A stand-in for decoding or reading files in notebook 08; it lives here, not in the notebook, so that
+    DataLoader worker processes started with `spawn` can import it. Items are (float32 HWC image, label).
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, decode_ms: float) -> None:
+        self.images, self.labels, self.decode_ms = images, labels, decode_ms
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        time.sleep(self.decode_ms / 1000)
+        return self.images[index].astype(np.float32) / 255.0, int(self.labels[index])

@@ -107,3 +107,15 @@ def test_mnist_download_checks_sha256_before_keeping(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="the file was not kept"):
         data.load_mnist(cache_dir=cache, url=source.as_uri())
     assert list(cache.iterdir()) == [], list(cache.iterdir())
+
+
+def test_slow_decode_images_costs_its_decode_time() -> None:
+    import time
+
+    images = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+    dataset = data.SlowDecodeImages(images, np.array([3, 1]), decode_ms=20.0)
+    start = time.perf_counter()
+    image, label = dataset[1]
+    elapsed_ms = 1000 * (time.perf_counter() - start)
+    assert len(dataset) == 2 and label == 1 and image.dtype == np.float32, (len(dataset), label, image.dtype)
+    assert np.allclose(image, images[1] / 255.0) and elapsed_ms >= 19.0, elapsed_ms
