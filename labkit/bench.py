@@ -109,6 +109,15 @@ def _check_counts(iterations: int | None, warmup: int, time_budget_s: float | No
         raise ValueError(f"time_budget_s must be positive; got {time_budget_s}.")
 
 
+def _warm_up(fns: list[Callable[[], Any]], warmup: int, sync: Callable[[], None] | None) -> None:
+    """Untimed calls (first-call compilation, caches, thread pools), then wait for the device once."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    if sync is not None and warmup:
+        sync()
+
+
 def _timed_calls(
     fns: list[Callable[[], Any]],
     iterations: int | None,
@@ -152,10 +161,7 @@ def measure(
     counted. With both `iterations` and `time_budget_s`, whichever ends first stops the run.
     """
     _check_counts(iterations, warmup, time_budget_s)
-    for _ in range(warmup):
-        fn()
-    if sync is not None and warmup:
-        sync()
+    _warm_up([fn], warmup, sync)
     (durations,) = _timed_calls([fn], iterations, time_budget_s, sync, clock)
     return summarize(durations, batch_size, threads)
 
@@ -178,11 +184,7 @@ def compare(
     two process different batch sizes: give `batch_size_b`).
     """
     _check_counts(iterations, warmup, time_budget_s)
-    for _ in range(warmup):
-        a()
-        b()
-    if sync is not None and warmup:
-        sync()
+    _warm_up([a, b], warmup, sync)
     times_a, times_b = _timed_calls([a, b], iterations, time_budget_s, sync, clock)
     timing_a = summarize(times_a, batch_size, threads)
     timing_b = summarize(times_b, batch_size_b or batch_size, threads)

@@ -13,6 +13,12 @@ from labkit.params import Param, common_params
 
 FRAMEWORKS = ("both", "keras", "torch")
 
+# The pruning schedule's parameters, shared by 02 (tfmot) and 05 (torch.nn.utils.prune).
+RAMP_FRACTION = Param(
+    "ramp_fraction", float, 0.5, "share of the steps over which sparsity ramps up", None, 0.05, 1.0
+)
+PRUNING_FREQUENCY = Param("pruning_frequency", int, 10, "steps between mask updates", None, 1, 1000)
+
 
 @dataclass(frozen=True)
 class NotebookEntry:
@@ -76,17 +82,9 @@ SERIES: dict[str, NotebookEntry] = {
                     "target_sparsity", float, 0.8, "fraction of kernel weights set to zero", None, 0.0, 0.99
                 ),
                 Param("epochs", int, 10, "fine-tuning epochs while pruning", None, 1, 200, full=20),
-                Param(
-                    "ramp_fraction",
-                    float,
-                    0.5,
-                    "share of the steps over which sparsity ramps up",
-                    None,
-                    0.05,
-                    1.0,
-                ),
+                RAMP_FRACTION,
                 Param("learning_rate", float, 1e-3, "Adam learning rate for fine-tuning", None, 1e-6, 1.0),
-                Param("pruning_frequency", int, 10, "steps between mask updates", None, 1, 1000),
+                PRUNING_FREQUENCY,
                 Param(
                     "sweep",
                     str,
@@ -157,16 +155,8 @@ SERIES: dict[str, NotebookEntry] = {
                     0.99,
                 ),
                 Param("prune_epochs", int, 10, "fine-tuning epochs while pruning", None, 1, 200, full=20),
-                Param(
-                    "ramp_fraction",
-                    float,
-                    0.5,
-                    "share of the steps over which sparsity ramps up",
-                    None,
-                    0.05,
-                    1.0,
-                ),
-                Param("pruning_frequency", int, 10, "steps between mask updates", None, 1, 1000),
+                RAMP_FRACTION,
+                PRUNING_FREQUENCY,
                 Param(
                     "channel_ratio",
                     float,

@@ -138,30 +138,28 @@ def validate(notebook: str, namespace: Mapping[str, Any], reject_unknown: bool =
     return Params(values)
 
 
-def float_list(name: str, text: str, minimum: float, maximum: float) -> list[float]:
-    """Parse a comma-separated parameter such as "0.5,0.8,0.9"; ValueError names what is wrong."""
+def _number_list(name: str, text: str, kind: type, minimum: float, maximum: float) -> list:
+    """Parse comma-separated numbers of `kind` within [minimum, maximum]; ValueError names what is wrong."""
     try:
-        values = [float(part) for part in text.split(",") if part.strip()]
+        values = [kind(part) for part in text.split(",") if part.strip()]
     except ValueError:
         values = []
     if not values or any(not minimum <= v <= maximum for v in values):
+        words = "numbers" if kind is float else "integers"
         raise ValueError(
-            f"parameter {name!r} got {text!r}; allowed: comma-separated numbers in [{minimum}, {maximum}]."
+            f"parameter {name!r} got {text!r}; allowed: comma-separated {words} in [{minimum}, {maximum}]."
         )
     return values
+
+
+def float_list(name: str, text: str, minimum: float, maximum: float) -> list[float]:
+    """Parse a comma-separated parameter such as "0.5,0.8,0.9"."""
+    return _number_list(name, text, float, minimum, maximum)
 
 
 def int_list(name: str, text: str, minimum: int, maximum: int) -> list[int]:
-    """Parse a comma-separated parameter such as "1,2,4"; ValueError names what is wrong."""
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        values = []
-    if not values or any(not minimum <= v <= maximum for v in values):
-        raise ValueError(
-            f"parameter {name!r} got {text!r}; allowed: comma-separated integers in [{minimum}, {maximum}]."
-        )
-    return values
+    """Parse a comma-separated parameter such as "1,2,4"."""
+    return _number_list(name, text, int, minimum, maximum)
 
 
 def parse_cli_value(text: str) -> Any:
