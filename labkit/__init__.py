@@ -36,8 +36,10 @@ _SUBMODULES = {
     "report",
     "runner",
     "seeding",
+    "servers",
     "sizes",
     "tf_env",
+    "tfserving",
     "torch_compress",
     "torch_models",
 }
