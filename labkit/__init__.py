@@ -37,6 +37,7 @@ _SUBMODULES = {
     "runner",
     "seeding",
     "servers",
+    "serving_client",
     "sizes",
     "tf_env",
     "tfserving",

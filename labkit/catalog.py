@@ -288,6 +288,43 @@ SERIES: dict[str, NotebookEntry] = {
                 Param("torch_loader", bool, True, "also time PyTorch's DataLoader with worker processes"),
             ),
         ),
+        NotebookEntry(
+            "09_tensorflow_serving",
+            "TensorFlow Serving: SavedModel versions, the REST protocol, a fixed client, batching measured",
+            common_params()
+            + (
+                Param("load_requests", int, 400, "requests per load run", None, 10, 100000, full=2000),
+                Param("concurrency", int, 8, "concurrent clients in the load runs", None, 1, 64),
+                Param(
+                    "batch_size",
+                    int,
+                    32,
+                    "instances per batched request, and the server's max batch",
+                    None,
+                    1,
+                    512,
+                ),
+                Param(
+                    "batch_timeout_ms",
+                    float,
+                    2.0,
+                    "how long the server waits to fill a batch",
+                    None,
+                    0.0,
+                    1000.0,
+                ),
+                Param(
+                    "time_limit_s",
+                    float,
+                    20.0,
+                    "no new request after this many seconds per run",
+                    None,
+                    1.0,
+                    600.0,
+                ),
+                Param("prefer_real", bool, True, "use tensorflow_model_server when it is on PATH"),
+            ),
+        ),
     )
 }
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
+from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any
 
 PROFILES = ("quick", "full")
 DEVICES = ("auto", "cpu", "gpu", "cuda")
 _UNSET: Any = object()
+_IMPORTED = (ModuleType, type, FunctionType, BuiltinFunctionType)  # imports, never parameter values
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 _TYPE_NAMES = {int: "an int", float: "a float", str: "a string", bool: "a bool (True/False)"}
 
@@ -97,11 +98,14 @@ class Params(dict):
 
 
 def _candidate_names(namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """The user-level names in a notebook namespace: what papermill or the parameters cell set."""
+    """The user-level names in a notebook namespace: what papermill or the parameters cell set.
+
+    Modules, classes and functions are imports (`from pathlib import Path`), never parameter values.
+    """
     return {
         key: value
         for key, value in namespace.items()
-        if not key.startswith("_") and key not in _IPYTHON_NAMES and not isinstance(value, ModuleType)
+        if not key.startswith("_") and key not in _IPYTHON_NAMES and not isinstance(value, _IMPORTED)
     }
 
 

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import re
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -401,9 +402,34 @@ def batching_parameters_text(max_batch_size: int, batch_timeout_micros: int) -> 
     )
 
 
+def server_command(
+    model_name: str,
+    base_path: Path,
+    port: int,
+    batching_file: Path | None = None,
+    poll_s: float = 1.0,
+    prefer_real: bool = True,
+) -> tuple[list[str], str]:
+    """The command serving a model base path: `tensorflow_model_server` when on PATH, else this module.
+
+    Both take the same flags; returns (command, which server).
+    """
+    real = shutil.which("tensorflow_model_server") if prefer_real else None
+    flags = {"model_name": model_name, "model_base_path": base_path, "rest_api_port": port}
+    if real:
+        flags |= {"port": servers.free_port(), "file_system_poll_wait_seconds": max(1, round(poll_s))}
+    else:
+        flags["file_system_poll_wait_seconds"] = poll_s
+    command = [real] if real else [sys.executable, "-m", "labkit.tfserving"]
+    command += [f"--{k}={v}" for k, v in flags.items()]
+    if batching_file is not None:
+        command += ["--enable_batching", f"--batching_parameters_file={batching_file}"]
+    return command, "tensorflow_model_server" if real else "labkit.tfserving"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labkit.tfserving", description=__doc__.splitlines()[0])
-    parser.add_argument("--model_name", required=True)
+    parser.add_argument("--model_name", default="default")
     parser.add_argument("--model_base_path", required=True, type=Path)
     parser.add_argument("--rest_api_port", required=True, type=int)
     parser.add_argument("--enable_batching", action="store_true")

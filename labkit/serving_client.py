@@ -1,0 +1,147 @@
+"""A TensorFlow Serving REST client and a bounded load generator (notebooks 09 and 13).
+
+The seed's `call_tensorflow_serving` fixed: a reused `requests.Session`, a timeout on every call, float32
+payloads whose shape is checked before sending, and a `ServingError` carrying the server's own message
+instead of a dict that may hold an error. The load generator is bounded by a request count and a time limit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import requests
+
+
+class ServingError(RuntimeError):
+    """A request the server refused or could not answer: the HTTP status and the server's message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status, self.message = status, message
+
+
+class TFServingClient:
+    """Calls one model of a TF Serving REST endpoint (optionally a fixed version or label)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        version: int | None = None,
+        label: str | None = None,
+        timeout_s: float = 10.0,
+        input_shape: tuple[int, ...] | None = None,
+    ) -> None:
+        self.model_url = f"{base_url.rstrip('/')}/v1/models/{model}"
+        if version is not None:
+            self.model_url += f"/versions/{version}"
+        elif label is not None:
+            self.model_url += f"/labels/{label}"
+        self.timeout_s, self.input_shape = timeout_s, input_shape
+        self.session = requests.Session()
+
+    def _answer(self, response: requests.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": response.text[:200]}
+        if not response.ok:
+            raise ServingError(response.status_code, body.get("error", str(body)))
+        return body
+
+    def status(self) -> dict[str, Any]:
+        return self._answer(self.session.get(self.model_url, timeout=self.timeout_s))
+
+    def metadata(self) -> dict[str, Any]:
+        return self._answer(self.session.get(self.model_url + "/metadata", timeout=self.timeout_s))
+
+    def predict(self, x: np.ndarray, signature: str | None = None) -> np.ndarray:
+        """Row-format predict of a batch `x` (float32); returns the predictions as an array."""
+        x = np.asarray(x, dtype=np.float32)
+        if self.input_shape is not None and tuple(x.shape[1:]) != tuple(self.input_shape):
+            raise ValueError(
+                f"inputs have shape {x.shape[1:]} per example; the model takes {self.input_shape}."
+            )
+        payload: dict[str, Any] = {"instances": x.tolist()}
+        if signature:
+            payload["signature_name"] = signature
+        response = self.session.post(self.model_url + ":predict", json=payload, timeout=self.timeout_s)
+        return np.asarray(self._answer(response)["predictions"], dtype=np.float32)
+
+    def predict_batched(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Predict many examples in requests of `batch_size` instances each."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
+        return np.concatenate([self.predict(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+    def close(self) -> None:
+        self.session.close()
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a bounded load run measured: per-request latencies, wall time, errors."""
+
+    latencies_ms: np.ndarray
+    seconds: float
+    errors: list[str]
+    examples_per_request: int
+
+    @property
+    def completed(self) -> int:
+        return int(self.latencies_ms.size)
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.completed / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def examples_per_s(self) -> float:
+        return self.requests_per_s * self.examples_per_request
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.completed else float("nan")
+
+
+def run_load(
+    make_call: Callable[[], Callable[[int], Any]],
+    requests_total: int,
+    concurrency: int,
+    time_limit_s: float = 30.0,
+    examples_per_request: int = 1,
+) -> LoadResult:
+    """`concurrency` threads, each with its own `make_call()` (e.g. its own client), share `requests_total`
+    requests; no new request starts after `time_limit_s`. A request's latency is send-to-answer time."""
+    if requests_total < 1 or concurrency < 1 or time_limit_s <= 0:
+        raise ValueError("requests_total and concurrency must be >= 1 and time_limit_s > 0.")
+    counter = iter(range(requests_total))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[str] = []
+    start = time.perf_counter()
+
+    def worker() -> None:
+        call = make_call()
+        while time.perf_counter() - start < time_limit_s:
+            with lock:
+                index = next(counter, None)
+            if index is None:
+                return
+            sent = time.perf_counter_ns()
+            try:
+                call(index)
+            except Exception as error:  # a failed request is counted, not raised: the run goes on
+                errors.append(f"{type(error).__name__}: {error}")
+                continue
+            latencies.append((time.perf_counter_ns() - sent) / 1e6)
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        for future in [pool.submit(worker) for _ in range(concurrency)]:
+            future.result()
+    return LoadResult(np.array(latencies), time.perf_counter() - start, errors, examples_per_request)
