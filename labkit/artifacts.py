@@ -71,11 +71,9 @@ def save_keras(model: Any, arch: str, details: dict[str, Any]) -> Path:
 
 def save_torch(model: Any, arch: str, details: dict[str, Any]) -> Path:
     """Save a PyTorch state dict (loadable with weights_only=True), atomically, with its sidecar."""
-    import torch
+    from labkit import torch_models
 
-    target = path("torch", arch)
-    with files.replacing(target) as tmp:
-        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
+    target = files.write_atomic(path("torch", arch), torch_models.state_dict_bytes(model))
     return _record_sidecar(target, details)
 
 

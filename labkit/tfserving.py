@@ -180,7 +180,6 @@ class Batcher:
         self.max_batch_size, self.timeout_s = max_batch_size, timeout_s
         self.queues: dict[tuple[int, str], asyncio.Queue] = {}
         self.tasks: list[asyncio.Task] = []
-        self.batches = 0
 
     async def submit(
         self, version: Version, signature: str, arrays: dict[str, np.ndarray]
@@ -210,7 +209,6 @@ class Batcher:
                 pending.append(item)
                 size += len(next(iter(item[0].values())))
             joined = {n: np.concatenate([arrays[n] for arrays, _ in pending]) for n in pending[0][0]}
-            self.batches += 1
             try:
                 outputs = await loop.run_in_executor(None, version.run, signature, joined)
             except Exception as error:  # the model failed: every waiting request gets the error
@@ -247,7 +245,6 @@ class ModelServer:
         self.poll_s, self.batcher, self.max_body_bytes = poll_s, batcher, max_body_bytes
         self.keep_versions = keep_versions
         self.versions: dict[int, Version] = {}
-        self.requests = 0
 
     def refresh(self) -> bool:
         """Serve the newest `keep_versions` versions (TF Serving's `latest` policy); load what is new."""
@@ -360,7 +357,6 @@ class ModelServer:
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise RequestError(400, f"malformed JSON: {error}.") from None
         signature, arrays, rows = parse_request(payload, version)
-        self.requests += 1
         if self.batcher is not None:
             outputs = await self.batcher.submit(version, signature, arrays)
         else:

@@ -7,7 +7,6 @@ uses in notebook 02 (polynomial, power 3), so the Keras and PyTorch results comp
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import math
 import operator
@@ -100,14 +99,6 @@ def prune_gradually(
     )
     prune_to(model, target)
     return history
-
-
-def state_dict_bytes(model: nn.Module) -> bytes:
-    """The bytes `torch.save(model.state_dict())` writes: what the model costs on disk."""
-    buffer = io.BytesIO()
-    state = {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in model.state_dict().items()}
-    torch.save(state, buffer)
-    return buffer.getvalue()
 
 
 def graph_constant_bytes(graph_module: torch.fx.GraphModule) -> int:

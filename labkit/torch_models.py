@@ -6,6 +6,7 @@ return logits; `nn.CrossEntropyLoss` applies log-softmax itself.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -65,6 +66,14 @@ def build(arch: str, seed: int = 0) -> nn.Module:
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def state_dict_bytes(model: nn.Module) -> bytes:
+    """The bytes `torch.save(model.state_dict())` writes: what the model costs on disk."""
+    buffer = io.BytesIO()
+    state = {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in model.state_dict().items()}
+    torch.save(state, buffer)
+    return buffer.getvalue()
 
 
 def state_dict_problems(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import sys
 import threading
 import time
 import urllib.error
@@ -63,30 +62,16 @@ def base_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
-def labkit_command(base: Path, port: int, *extra: str) -> list[str]:
-    flags = {"--model_name": "tiny", "--model_base_path": base, "--rest_api_port": port}
-    flags |= {"--file_system_poll_wait_seconds": 0.2, "--max_body_bytes": 20000}
-    return [
-        sys.executable,
-        "-m",
-        "labkit.tfserving",
-        *(str(x) for pair in flags.items() for x in pair),
-        *extra,
-    ]
+def labkit_command(base: Path, port: int, batching_file: Path | None = None) -> list[str]:
+    """labkit's server with the same flags a real one gets, a fast poll, and a small body limit."""
+    command, _ = tfserving.server_command("tiny", base, port, batching_file, poll_s=0.2, prefer_real=False)
+    return [*command, "--max_body_bytes=20000"]
 
 
 def real_command(base: Path, port: int) -> list[str]:
-    flags = {
-        "rest_api_port": port,
-        "port": servers.free_port(),
-        "model_name": "tiny",
-        "model_base_path": base,
-    }
-    return [
-        "tensorflow_model_server",
-        *(f"--{k}={v}" for k, v in flags.items()),
-        "--file_system_poll_wait_seconds=1",
-    ]
+    command, which = tfserving.server_command("tiny", base, port)
+    assert which == "tensorflow_model_server", which
+    return command
 
 
 NOT_ON_PATH = (
@@ -246,7 +231,7 @@ def test_server_side_batching_answers_each_request(base_path: Path, tmp_path: Pa
     params.write_text(tfserving.batching_parameters_text(16, 20_000))
     port = servers.free_port()
     url = f"http://{servers.HOST}:{port}/v1/models/tiny"
-    command = labkit_command(base_path, port, "--enable_batching", "--batching_parameters_file", str(params))
+    command = labkit_command(base_path, port, params)
     results: dict[int, object] = {}
 
     def one(i: int) -> None:

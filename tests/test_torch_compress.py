@@ -63,8 +63,8 @@ def test_prune_gradually_trains_to_the_target() -> None:
 
 def test_state_dict_bytes_is_deterministic_and_loads_with_weights_only(tmp_path: Path) -> None:
     model = torch_models.build("mlp", seed=3)
-    payload = torch_compress.state_dict_bytes(model)
-    assert payload == torch_compress.state_dict_bytes(model), "two saves of one model differ"
+    payload = torch_models.state_dict_bytes(model)
+    assert payload == torch_models.state_dict_bytes(model), "two saves of one model differ"
     target = tmp_path / "mlp.pt"
     target.write_bytes(payload)
     loaded = torch_models.load_weights(torch_models.MLP(), target)
@@ -84,7 +84,7 @@ def test_graph_constant_bytes_counts_what_the_graph_reads() -> None:
 
 def test_load_weights_names_keys_and_shapes_that_do_not_fit(tmp_path: Path) -> None:
     target = tmp_path / "student.pt"
-    target.write_bytes(torch_compress.state_dict_bytes(torch_models.MLP(hidden=(24,))))
+    target.write_bytes(torch_models.state_dict_bytes(torch_models.MLP(hidden=(24,))))
     with pytest.raises(ValueError) as caught:
         torch_models.load_weights(torch_models.MLP(), target)
     message = str(caught.value)
