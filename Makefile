@@ -13,9 +13,22 @@ PYTEST_ARGS ?=
 # This machine's pip configuration warns once per package about absent local mirrors; keep real errors.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: run test lint format unit notebooks refresh lab report clean venv
+.PHONY: run test lint format unit notebooks refresh lab report clean venv java
 
-venv: $(STAMP)
+venv: $(STAMP) java
+
+# TorchServe (notebook 10) runs a Java frontend: install a Java 17 runtime from Debian's packages when
+# `java` is missing (openjdk-17 where the release has it, else the release's default JRE).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+java:
+	@if ! command -v java >/dev/null 2>&1 && [ -z "$$JAVA_HOME" ]; then \
+		echo "Installing a Java runtime for TorchServe (apt-get) ..."; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		{ $(SUDO) apt-get update -qq && \
+		  { $(SUDO) apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless || \
+		    $(SUDO) apt-get install -y -qq --no-install-recommends default-jre-headless; }; } >/dev/null \
+		|| echo "WARNING: could not install Java; notebook 10 (TorchServe) will fail until a Java 17 runtime is on PATH."; \
+	fi
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,10 +37,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0" -e ".[all,dev]" 2>&1 | $(QUIET_PIP)
 	@rm -f $(VENV)/.labkit-* && touch $@
 
-run: $(STAMP)
+run: $(STAMP) java
 	$(BIN)/labkit run --profile $(PROFILE) --device $(DEVICE) --report $(NOTEBOOKS)
 
-test: $(STAMP)
+test: $(STAMP) java
 	$(BIN)/ruff check labkit tests notebooks conftest.py
 	$(BIN)/ruff format --check labkit tests notebooks conftest.py
 	@rc=0; $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=600 \
@@ -45,10 +58,10 @@ format: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests -m "not notebook"
 
-notebooks: $(STAMP)
+notebooks: $(STAMP) java
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=600 notebooks
 
-refresh: $(STAMP)
+refresh: $(STAMP) java
 	$(BIN)/labkit refresh $(NOTEBOOKS)
 
 report: $(STAMP)

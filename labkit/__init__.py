@@ -43,6 +43,8 @@ _SUBMODULES = {
     "tfserving",
     "torch_compress",
     "torch_models",
+    "torchserve",
+    "torchserve_handler",
 }
 
 

@@ -51,12 +51,17 @@ def info(framework: str, arch: str) -> dict[str, Any]:
 
 def problem(framework: str, arch: str) -> str | None:
     """Why an artifact cannot be used as it is (missing, no sidecar, checksum), or None."""
-    target = path(framework, arch)
+    return _file_problem(path(framework, arch))
+
+
+def _file_problem(target: Path) -> str | None:
+    """Why a saved file with a checksum sidecar cannot be used as it is, or None."""
     if not target.exists():
         return f"{target.name} is missing"
     if not _sidecar(target).exists():
         return f"{target.name} has no checksum sidecar"
-    if data.sha256_file(target) != info(framework, arch)["sha256"]:
+    recorded = json.loads(_sidecar(target).read_text(encoding="utf-8"))["sha256"]
+    if data.sha256_file(target) != recorded:
         return f"{target.name} does not match its recorded SHA-256 (corrupted)"
     return None
 
@@ -180,3 +185,25 @@ def save_export(arch: str, kind: str, save: Callable[[Path], Any], details: dict
     with files.replacing(target) as tmp:
         save(tmp)
     return _record_sidecar(target, details)
+
+
+def ensure_torchscript(arch: str) -> Path:
+    """Notebook 05's TorchScript export of `arch`, re-exported (as 05 does) when missing or damaged."""
+    import warnings
+
+    import torch
+
+    target = export_path(arch, "torchscript")
+    reason = _file_problem(target)
+    if reason is None:
+        return target
+    print(f"Export {reason}: scripting the PyTorch {arch.upper()} as 05_pytorch_compression does.")
+    model = load_torch(arch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script's; notebook 05 shows it
+        scripted = torch.jit.script(model)
+    details = {
+        "source": "labkit.artifacts.ensure_torchscript",
+        "test_accuracy": info("torch", arch)["test_accuracy"],
+    }
+    return save_export(arch, "torchscript", lambda tmp: scripted.save(str(tmp)), details)

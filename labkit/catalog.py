@@ -325,6 +325,45 @@ SERIES: dict[str, NotebookEntry] = {
                 Param("prefer_real", bool, True, "use tensorflow_model_server when it is on PATH"),
             ),
         ),
+        NotebookEntry(
+            "10_torchserve",
+            "TorchServe: a batch-aware handler, the archive, the three APIs, batching measured",
+            common_params()
+            + (
+                Param("load_requests", int, 400, "requests per load run", None, 10, 100000, full=2000),
+                Param("concurrency", int, 8, "concurrent clients in the load runs", None, 1, 64),
+                Param(
+                    "batch_size",
+                    int,
+                    32,
+                    "the server's batch size when batching is on, and instances per batched request",
+                    None,
+                    1,
+                    512,
+                ),
+                Param(
+                    "max_batch_delay_ms",
+                    int,
+                    5,
+                    "how long TorchServe waits to fill a batch",
+                    None,
+                    0,
+                    10000,
+                ),
+                Param(
+                    "scaled_workers", int, 2, "workers after scaling through the management API", None, 1, 8
+                ),
+                Param(
+                    "time_limit_s",
+                    float,
+                    20.0,
+                    "no new request after this many seconds per run",
+                    None,
+                    1.0,
+                    600.0,
+                ),
+            ),
+        ),
     )
 }
 

@@ -2,11 +2,13 @@
 
 A server runs in its own process group on 127.0.0.1, its output goes to a log file, readiness is an HTTP
 200 from a URL within a timeout, and leaving the `with` block stops the whole group (SIGTERM, then SIGKILL),
-even when a cell fails. Every failure message ends with the server's last log lines.
+even when a cell fails; a server still running when Python exits is stopped then. Every failure message
+ends with the server's last log lines.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -79,6 +81,7 @@ class ServerProcess:
     def start(self) -> ServerProcess:
         """Start the process and wait until `ready_url` answers 200, or raise with the log tail."""
         started = time.perf_counter()
+        atexit.register(self.stop)  # a kernel that exits before the stop cell leaves no server behind
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 self.command,
@@ -121,6 +124,7 @@ class ServerProcess:
 
     def stop(self, grace_s: float = 10.0) -> int | None:
         """SIGTERM to the whole process group, SIGKILL after `grace_s`; returns the exit code."""
+        atexit.unregister(self.stop)
         if self.process is None:
             return None
         if self.process.poll() is None:

@@ -1,4 +1,4 @@
-"""A TensorFlow Serving REST client and a bounded load generator (notebooks 09 and 13).
+"""TF Serving and TorchServe REST clients and a bounded load generator (notebooks 09, 10 and 13).
 
 The seed's `call_tensorflow_serving` fixed: a reused `requests.Session`, a timeout on every call, float32
 payloads whose shape is checked before sending, and a `ServingError` carrying the server's own message
@@ -7,6 +7,7 @@ instead of a dict that may hold an error. The load generator is bounded by a req
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +27,28 @@ class ServingError(RuntimeError):
         self.status, self.message = status, message
 
 
-class TFServingClient:
+class _Client:
+    """One reused session, a timeout on every call, and refusals raised as ServingError."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.session = requests.Session()
+
+    def _answer(self, response: requests.Response) -> Any:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": response.text[:200]}
+        if not response.ok:
+            message = body.get("error", body.get("message", str(body))) if isinstance(body, dict) else body
+            raise ServingError(response.status_code, str(message))
+        return body
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class TFServingClient(_Client):
     """Calls one model of a TF Serving REST endpoint (optionally a fixed version or label)."""
 
     def __init__(
@@ -43,17 +65,8 @@ class TFServingClient:
             self.model_url += f"/versions/{version}"
         elif label is not None:
             self.model_url += f"/labels/{label}"
-        self.timeout_s, self.input_shape = timeout_s, input_shape
-        self.session = requests.Session()
-
-    def _answer(self, response: requests.Response) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"error": response.text[:200]}
-        if not response.ok:
-            raise ServingError(response.status_code, body.get("error", str(body)))
-        return body
+        super().__init__(timeout_s)
+        self.input_shape = input_shape
 
     def status(self) -> dict[str, Any]:
         return self._answer(self.session.get(self.model_url, timeout=self.timeout_s))
@@ -80,8 +93,25 @@ class TFServingClient:
             raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
         return np.concatenate([self.predict(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
-    def close(self) -> None:
-        self.session.close()
+
+class TorchServeClient(_Client):
+    """Calls a TorchServe model's predictions endpoint served by `labkit.torchserve_handler`."""
+
+    def __init__(self, base_url: str, model: str, timeout_s: float = 10.0) -> None:
+        super().__init__(timeout_s)
+        self.url = f"{base_url.rstrip('/')}/predictions/{model}"
+
+    def predict(self, x: np.ndarray, raw: bool = False) -> np.ndarray:
+        """Probabilities for a batch `x`: sent as JSON `instances`, or as raw float32 bytes when `raw`."""
+        x = np.asarray(x, dtype=np.float32)
+        if raw:
+            body, kind = x.astype("<f4").tobytes(), "application/octet-stream"
+        else:
+            body, kind = json.dumps({"instances": x.tolist()}).encode(), "application/json"
+        response = self.session.post(
+            self.url, data=body, headers={"Content-Type": kind}, timeout=self.timeout_s
+        )
+        return np.asarray(self._answer(response)["predictions"], dtype=np.float32)
 
 
 @dataclass(frozen=True)
