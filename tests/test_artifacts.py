@@ -54,3 +54,22 @@ def test_keras_rebuild_is_bit_reproducible() -> None:
     assert same, (
         "two rebuilds of the Keras CNN gave different weights: later notebooks would not rerun the same"
     )
+
+
+def test_torchscript_export_is_made_when_missing_and_remade_when_corrupted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    model = torch_models.build("mlp", seed=2).eval()
+    artifacts.save_torch(model, "mlp", {"test_accuracy": 0.5})
+    script = artifacts.ensure_torchscript("mlp")
+    assert "Export mlp.torchscript.pt is missing: scripting the PyTorch MLP" in capsys.readouterr().out
+    x = torch.rand(3, 784)
+    with torch.inference_mode():
+        difference = float((torch.jit.load(str(script))(x) - model(x)).abs().max())
+    assert difference == 0.0, f"TorchScript differs from eager by {difference}"
+    assert artifacts.ensure_torchscript("mlp") == script and capsys.readouterr().out == ""
+    raw = bytearray(script.read_bytes())
+    raw[-10] ^= 0xFF
+    script.write_bytes(raw)
+    artifacts.ensure_torchscript("mlp")
+    assert "does not match its recorded SHA-256 (corrupted): scripting" in capsys.readouterr().out
