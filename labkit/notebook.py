@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,3 +48,8 @@ def torch_device(requested: str) -> str:
             f"parameter 'device' is {requested!r} but torch sees no CUDA device; use 'auto' or 'cpu'."
         )
     return "cpu"
+
+
+def headless() -> bool:
+    """True under `labkit run`, `make test` (nbval) or LABKIT_HEADLESS=1: no one watches live widgets."""
+    return os.environ.get("LABKIT_HEADLESS") == "1"

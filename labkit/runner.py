@@ -245,6 +245,7 @@ def run(
         "LABKIT_RUN_ID": run_id,
         "LABKIT_RESULTS_DIR": str(paths.results_dir()),
         "PYTHONUNBUFFERED": "1",
+        "LABKIT_HEADLESS": "1",
     }
     outcomes: list[Outcome] = []
     bar = tqdm(

@@ -1,0 +1,84 @@
+"""The seed's async client fixed (notebook 11): bounded concurrency, timeouts, honest latency, input order.
+
+The seed's `predict_async` reports a latency of 0 for a failed request and `asyncio.gather` over an
+unbounded list opens as many connections as there are requests. Here a semaphore bounds the requests in
+flight, every request has a timeout, a failure's latency is the time it took to fail, and outcomes come
+back in input order whatever order they finish in. It doubles as the notebook's load generator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+from labkit.serving_client import LoadResult
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One request: HTTP status (None when no answer came), latency, and the predictions or the error."""
+
+    index: int
+    status: int | None
+    latency_ms: float
+    sent_s: float  # when it was sent, perf_counter seconds
+    predictions: np.ndarray | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+async def _one(
+    session: aiohttp.ClientSession, url: str, index: int, x: np.ndarray, gate: asyncio.Semaphore
+) -> Outcome:
+    payload = {"instances": np.asarray(x, dtype=np.float32).tolist()}
+    async with gate:
+        start = time.perf_counter()
+        try:
+            async with session.post(url, json=payload) as response:
+                body: Any = await response.json(content_type=None)
+                status = response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+            elapsed = (time.perf_counter() - start) * 1000
+            return Outcome(index, None, elapsed, start, error=f"{type(error).__name__}: {error}")
+        elapsed = (time.perf_counter() - start) * 1000
+    if status != 200:
+        message = body.get("error", str(body)) if isinstance(body, dict) else str(body)
+        return Outcome(index, status, elapsed, start, error=message)
+    return Outcome(
+        index, status, elapsed, start, predictions=np.asarray(body["predictions"], dtype=np.float32)
+    )
+
+
+async def predict_all(
+    url: str, batches: Sequence[np.ndarray], concurrency: int = 32, timeout_s: float = 10.0
+) -> list[Outcome]:
+    """POST each batch as `{"instances": ...}`, at most `concurrency` in flight; outcomes in input order."""
+    if concurrency < 1 or timeout_s <= 0:
+        raise ValueError(f"concurrency must be >= 1 and timeout_s > 0; got {concurrency} and {timeout_s}.")
+    gate = asyncio.Semaphore(concurrency)
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        return list(await asyncio.gather(*(_one(session, url, i, x, gate) for i, x in enumerate(batches))))
+
+
+async def load(
+    url: str, batches: Sequence[np.ndarray], concurrency: int = 32, timeout_s: float = 10.0
+) -> tuple[LoadResult, list[Outcome]]:
+    """`predict_all` timed as a load run: latencies of the answered requests, wall time, errors."""
+    start = time.perf_counter()
+    outcomes = await predict_all(url, batches, concurrency, timeout_s)
+    seconds = time.perf_counter() - start
+    answered = np.array([o.latency_ms for o in outcomes if o.ok])
+    errors = [f"{o.status}: {o.error}" for o in outcomes if not o.ok]
+    per_request = int(np.mean([len(b) for b in batches])) if batches else 1
+    return LoadResult(answered, seconds, errors, per_request), outcomes

@@ -1,0 +1,172 @@
+"""labkit.async_service and labkit.async_client: micro-batching, 4xx, back-pressure, graceful shutdown.
+
+The service tests run `python -m labkit.async_service` as a real process on loopback with a small
+TorchScript MLP and drive it with the fixed async client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+import torch
+from prometheus_client.parser import text_string_to_metric_families
+
+from labkit import async_client, async_service, servers, torch_models
+
+ROW = np.full((1, 784), 0.5, np.float32)
+
+
+def test_micro_batcher_joins_requests_and_routes_each_answer_back() -> None:
+    calls: list[int] = []
+
+    def double(x: np.ndarray) -> np.ndarray:
+        calls.append(len(x))
+        return x * 2
+
+    async def burst() -> list[np.ndarray]:
+        batcher = async_service.MicroBatcher(double, max_batch=32, max_wait_ms=200, queue_limit=100)
+        task = asyncio.create_task(batcher.run())
+        inputs = [np.full((1, 3), i, np.float32) for i in range(64)]
+        answers = await asyncio.gather(*(batcher.submit(x) for x in inputs))
+        task.cancel()
+        return answers
+
+    answers = asyncio.run(burst())
+    assert calls == [32, 32], f"model calls {calls} for 64 requests with max_batch 32"
+    assert all(float(a[0, 0]) == 2 * i for i, a in enumerate(answers)), "an answer went to the wrong request"
+
+
+def test_a_failing_model_fails_every_request_of_its_batch_and_the_batcher_goes_on() -> None:
+    def fragile(x: np.ndarray) -> np.ndarray:
+        if (x < 0).any():
+            raise RuntimeError("negative input")
+        return x
+
+    async def scenario() -> tuple[list[object], np.ndarray]:
+        batcher = async_service.MicroBatcher(fragile, max_batch=8, max_wait_ms=100)
+        task = asyncio.create_task(batcher.run())
+        bad = await asyncio.gather(
+            batcher.submit(-ROW), batcher.submit(ROW), return_exceptions=True
+        )  # one batch: both fail
+        good = await batcher.submit(ROW)
+        task.cancel()
+        return bad, good
+
+    bad, good = asyncio.run(scenario())
+    assert all(isinstance(b, RuntimeError) for b in bad), bad
+    assert np.array_equal(good, ROW), "the batcher stopped serving after a failed batch"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{oops", "malformed JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (json.dumps({"instances": [[1.0] * 5]}).encode(), "shape [n >= 1, 784]; got [1, 5]"),
+        (json.dumps({"instances": []}).encode(), "got [0]"),
+        (json.dumps({"instances": [["a"] * 784]}).encode(), "equal-length lists of numbers"),
+        (json.dumps({"instances": [[float("nan")] * 784]}).encode(), "NaN or infinity"),
+    ],
+)
+def test_parse_instances_names_the_problem(body: bytes, message: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        async_service.parse_instances(body, 784)
+    assert message in str(refused.value), f"{str(refused.value)!r} lacks {message!r}"
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(torch_models.build("mlp").eval())
+    target = tmp_path_factory.mktemp("model") / "mlp.torchscript.pt"
+    scripted.save(str(target))
+    return target
+
+
+def service(model_file: Path, **flags: object) -> servers.ServerProcess:
+    port = servers.free_port()
+    command = [sys.executable, "-m", "labkit.async_service", f"--model={model_file}", f"--port={port}"]
+    command += [f"--{name}={value}" for name, value in flags.items()]
+    process = servers.ServerProcess(command, f"http://{servers.HOST}:{port}/healthz", "async_service", 60)
+    process.url = f"http://{servers.HOST}:{port}"
+    return process
+
+
+@pytest.fixture(scope="module")
+def running(model_file: Path) -> Iterator[servers.ServerProcess]:
+    with service(model_file, max_body_bytes=50_000) as process:
+        yield process
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_answers_match_the_model_in_input_order(running: servers.ServerProcess, model_file: Path) -> None:
+    x = [np.random.default_rng(i).random((1 + i % 3, 784), dtype=np.float32) for i in range(40)]
+    outcomes = asyncio.run(async_client.predict_all(running.url + "/v1/predict", x, concurrency=16))
+    model = torch.jit.load(str(model_file))
+    with torch.inference_mode():
+        expected = [model(torch.from_numpy(b)).softmax(1).numpy() for b in x]
+    assert [o.index for o in outcomes] == list(range(40)), "outcomes out of input order"
+    worst = max(float(np.abs(o.predictions - e).max()) for o, e in zip(outcomes, expected, strict=True))
+    assert all(o.ok for o in outcomes) and worst < 1e-5, f"worst difference {worst:.2e}"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b"{oops", 400), (json.dumps({"instances": [[0.5] * 7]}).encode(), 400), (b"0" * 60_000, 413)],
+    ids=["malformed", "wrong-shape", "oversized"],
+)
+def test_bad_requests_get_a_4xx_and_the_service_keeps_answering(
+    running: servers.ServerProcess, body: bytes, status: int
+) -> None:
+    refused = requests.post(running.url + "/v1/predict", data=body, timeout=10)
+    assert refused.status_code == status, f"{refused.status_code} (wanted {status}): {refused.text[:200]}"
+    valid = requests.post(running.url + "/v1/predict", json={"instances": ROW.tolist()}, timeout=10)
+    assert valid.status_code == 200, valid.text[:200]
+
+
+def test_errors_report_the_time_they_took() -> None:
+    url = f"http://{servers.HOST}:{servers.free_port()}/v1/predict"  # nothing listens
+    outcome = asyncio.run(async_client.predict_all(url, [ROW], concurrency=1))[0]
+    assert outcome.status is None and "ClientConnectorError" in (outcome.error or ""), outcome
+    assert outcome.latency_ms > 0, f"a failure reported a latency of {outcome.latency_ms} ms"
+
+
+def test_overload_is_refused_with_503_and_no_accepted_request_is_lost(model_file: Path) -> None:
+    with service(model_file, queue_limit=4, max_batch=2, max_wait_ms=50) as process:
+        outcomes = asyncio.run(async_client.predict_all(process.url + "/v1/predict", [ROW] * 120, 120))
+    statuses = [o.status for o in outcomes]
+    assert set(statuses) <= {200, 503}, f"statuses other than 200/503: {set(statuses)}"
+    assert statuses.count(503) > 0 and statuses.count(200) > 0, f"{statuses.count(503)} refused"
+    assert all(o.predictions is not None for o in outcomes if o.status == 200), "a 200 without predictions"
+
+
+def test_sigterm_answers_every_accepted_request(model_file: Path) -> None:
+    process = service(model_file, max_batch=64, max_wait_ms=1500).start()
+
+    def in_flight() -> float:
+        text = requests.get(process.url + "/metrics", timeout=10).text
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        return families["inference_in_flight"].samples[0].value
+
+    async def scenario() -> list[async_client.Outcome]:
+        pending = asyncio.ensure_future(async_client.predict_all(process.url + "/v1/predict", [ROW] * 40, 40))
+        deadline = time.perf_counter() + 10
+        while await asyncio.to_thread(in_flight) < 40 and time.perf_counter() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.to_thread(process.stop)  # SIGTERM to the group, then waits for the exit
+        return await pending
+
+    outcomes = asyncio.run(scenario())
+    assert [o.status for o in outcomes] == [200] * 40, [(o.status, o.error) for o in outcomes if not o.ok]
+    assert process.process.returncode == 0, f"exit code {process.process.returncode}: {process.log_tail()}"
