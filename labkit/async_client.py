@@ -3,12 +3,14 @@
 The seed's `predict_async` reports a latency of 0 for a failed request and `asyncio.gather` over an
 unbounded list opens as many connections as there are requests. Here a semaphore bounds the requests in
 flight, every request has a timeout, a failure's latency is the time it took to fail, and outcomes come
-back in input order whatever order they finish in. It doubles as the notebook's load generator.
+back in input order whatever order they finish in. It doubles as the notebook's load generator, which
+encodes every body before its clock starts, as load tools send prepared requests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ import aiohttp
 import numpy as np
 
 from labkit.serving_client import LoadResult
+
+JSON = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -36,47 +40,61 @@ class Outcome:
         return self.status == 200
 
 
+def encode(batches: Sequence[np.ndarray]) -> list[bytes]:
+    """Each batch as the JSON body `{"instances": ...}` (float32 values), prepared before any timing."""
+    return [json.dumps({"instances": np.asarray(x, dtype=np.float32).tolist()}).encode() for x in batches]
+
+
 async def _one(
-    session: aiohttp.ClientSession, url: str, index: int, x: np.ndarray, gate: asyncio.Semaphore
+    session: aiohttp.ClientSession, url: str, index: int, body: bytes, gate: asyncio.Semaphore
 ) -> Outcome:
-    payload = {"instances": np.asarray(x, dtype=np.float32).tolist()}
     async with gate:
         start = time.perf_counter()
         try:
-            async with session.post(url, json=payload) as response:
-                body: Any = await response.json(content_type=None)
+            async with session.post(url, data=body, headers=JSON) as response:
+                answer: Any = await response.json(content_type=None)
                 status = response.status
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
             elapsed = (time.perf_counter() - start) * 1000
             return Outcome(index, None, elapsed, start, error=f"{type(error).__name__}: {error}")
         elapsed = (time.perf_counter() - start) * 1000
     if status != 200:
-        message = body.get("error", str(body)) if isinstance(body, dict) else str(body)
+        message = answer.get("error", str(answer)) if isinstance(answer, dict) else str(answer)
         return Outcome(index, status, elapsed, start, error=message)
     return Outcome(
-        index, status, elapsed, start, predictions=np.asarray(body["predictions"], dtype=np.float32)
+        index, status, elapsed, start, predictions=np.asarray(answer["predictions"], dtype=np.float32)
     )
 
 
-async def predict_all(
-    url: str, batches: Sequence[np.ndarray], concurrency: int = 32, timeout_s: float = 10.0
+async def send_all(
+    url: str, bodies: Sequence[bytes], concurrency: int = 32, timeout_s: float = 10.0
 ) -> list[Outcome]:
-    """POST each batch as `{"instances": ...}`, at most `concurrency` in flight; outcomes in input order."""
+    """POST prepared JSON bodies, at most `concurrency` in flight; outcomes in input order."""
     if concurrency < 1 or timeout_s <= 0:
         raise ValueError(f"concurrency must be >= 1 and timeout_s > 0; got {concurrency} and {timeout_s}.")
     gate = asyncio.Semaphore(concurrency)
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        return list(await asyncio.gather(*(_one(session, url, i, x, gate) for i, x in enumerate(batches))))
+        return list(
+            await asyncio.gather(*(_one(session, url, i, body, gate) for i, body in enumerate(bodies)))
+        )
+
+
+async def predict_all(
+    url: str, batches: Sequence[np.ndarray], concurrency: int = 32, timeout_s: float = 10.0
+) -> list[Outcome]:
+    """POST each batch as `{"instances": ...}`, at most `concurrency` in flight; outcomes in input order."""
+    return await send_all(url, encode(batches), concurrency, timeout_s)
 
 
 async def load(
     url: str, batches: Sequence[np.ndarray], concurrency: int = 32, timeout_s: float = 10.0
 ) -> tuple[LoadResult, list[Outcome]]:
-    """`predict_all` timed as a load run: latencies of the answered requests, wall time, errors."""
+    """A timed load run: bodies encoded first, then the clock runs from the first send to the last answer."""
+    bodies = encode(batches)
     start = time.perf_counter()
-    outcomes = await predict_all(url, batches, concurrency, timeout_s)
+    outcomes = await send_all(url, bodies, concurrency, timeout_s)
     seconds = time.perf_counter() - start
     answered = np.array([o.latency_ms for o in outcomes if o.ok])
     errors = [f"{o.status}: {o.error}" for o in outcomes if not o.ok]

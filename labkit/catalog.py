@@ -364,6 +364,26 @@ SERIES: dict[str, NotebookEntry] = {
                 ),
             ),
         ),
+        NotebookEntry(
+            "11_async_service_and_monitoring",
+            "Async serving and monitoring: micro-batching, back-pressure, Prometheus metrics, data drift",
+            common_params()
+            + (
+                Param("clients", int, 32, "concurrent clients in the load runs", None, 1, 512),
+                Param("load_requests", int, 1500, "requests per load run", None, 50, 1000000, full=6000),
+                Param("max_batch", int, 32, "the service's largest micro-batch", None, 2, 1024),
+                Param("max_wait_ms", float, 2.0, "how long a micro-batch waits to fill", None, 0.0, 1000.0),
+                Param("queue_limit", int, 256, "requests that may wait before 503", None, 1, 100000),
+                Param("wide_units", int, 4096, "hidden units of the wide MLP", None, 64, 16384),
+                Param("wide_epochs", int, 2, "training epochs of the wide MLP", None, 1, 50, full=5),
+                Param("drift_window", int, 300, "inputs per drift window", None, 50, 100000),
+                Param("drift_threshold", float, 0.25, "largest PSI before the drift alert", None, 0.01, 10.0),
+                Param("noise_sd", float, 0.1, "Gaussian noise added to the shifted stream", None, 0.0, 1.0),
+                Param(
+                    "rotation_deg", float, 20.0, "rotation of the shifted stream, degrees", None, 0.0, 180.0
+                ),
+            ),
+        ),
     )
 }
 

@@ -85,6 +85,7 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     from labkit import runner
 
     os.environ.setdefault("LABKIT_RUN_ID", f"refresh-{runner.new_run_id()}")
+    os.environ["LABKIT_HEADLESS"] = "1"  # committed outputs hold static plots, not widget views
     for notebook in runner.resolve(args.notebooks):
         nb = nbformat.read(notebook, as_version=4)
         NotebookClient(

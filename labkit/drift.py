@@ -3,9 +3,9 @@
 Raw pixels make poor drift features (hundreds of them, many always zero), so each input is summarised by
 its projections on the training set's leading principal components (shape: a rotation moves them) plus its
 mean and standard deviation (intensity: noise or a contrast change moves them). Each feature of a live
-window is compared with the training distribution two ways: the population stability index (PSI, over the reference's quantile bins)
-and the two-sample Kolmogorov-Smirnov test (scipy). The alert fires when the largest PSI passes a threshold
-(0.2 by default: the usual "significant shift" line is 0.25, "moderate" 0.1).
+window is compared with the training distribution two ways: the population stability index (PSI, over the
+reference's quantile bins) and the two-sample Kolmogorov-Smirnov test (scipy). The alert fires when the
+largest PSI passes a threshold (0.25 by default, the usual "significant shift" line; 0.1 is "moderate").
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class DriftDetector:
     """Fitted on training inputs; scores windows of live inputs against them."""
 
     def __init__(
-        self, reference: np.ndarray, components: int = 8, threshold: float = 0.2, bins: int = 10
+        self, reference: np.ndarray, components: int = 8, threshold: float = 0.25, bins: int = 10
     ) -> None:
         if len(reference) < 10 * bins:
             raise ValueError(
