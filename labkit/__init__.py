@@ -37,6 +37,7 @@ _SUBMODULES = {
     "params",
     "pruning",
     "paths",
+    "registry",
     "report",
     "runner",
     "seeding",

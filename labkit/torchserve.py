@@ -118,6 +118,7 @@ def config_properties(
     xmx_mb: int = 256,
     gpus: int = 0,
     max_request_bytes: int = 6_553_500,
+    model_api: bool = False,
 ) -> str:
     """config.properties: loopback APIs (REST and gRPC), no token, a bounded heap, Prometheus metrics,
     per-model batching.
@@ -132,6 +133,7 @@ def config_properties(
         f"number_of_gpu={gpus}",
         f"max_request_size={max_request_bytes}",
         "disable_token_authorization=true",
+        f"enable_model_api={str(model_api).lower()}",
         "metrics_mode=prometheus",
         "default_workers_per_model=1",
         f"vmargs=-Xmx{xmx_mb}m -XX:+UseSerialGC -XX:-UsePerfData",
@@ -155,6 +157,7 @@ class TorchServe:
         xmx_mb: int = 256,
         gpus: int = 0,
         max_request_bytes: int = 6_553_500,
+        model_api: bool = False,
         ports: Mapping[str, int] | None = None,
         timeout_s: float = 180.0,
     ) -> None:
@@ -169,7 +172,9 @@ class TorchServe:
         self.workdir.mkdir(parents=True, exist_ok=True)
         files.write_atomic(
             self.config,
-            config_properties(self.ports, self.models, self.store, xmx_mb, gpus, max_request_bytes),
+            config_properties(
+                self.ports, self.models, self.store, xmx_mb, gpus, max_request_bytes, model_api
+            ),
         )
         self.env = {
             "TMPDIR": str(self.workdir),  # the launcher's pid file
@@ -255,6 +260,48 @@ class TorchServe:
         self.models[name] = replace(self.models[name], workers=workers)
         self.wait_for_workers(name)
         return str(response.json()["status"])
+
+    def register(self, mar: str, workers: int = 1) -> str:
+        """Register another archive (a new model, or a new version of one) through the management API.
+
+        Needs `model_api=True`: TorchServe 0.12 refuses registration otherwise.
+        """
+        response = self.session.post(
+            f"{self.urls['management']}/models",
+            params={"url": mar, "initial_workers": workers, "synchronous": "true"},
+            timeout=self.timeout_s,
+        )
+        if not response.ok:
+            raise RuntimeError(
+                f"registering {mar} failed: HTTP {response.status_code} {response.text.strip()}"
+            )
+        return str(response.json()["status"])
+
+    def set_default(self, name: str, version: str) -> str:
+        """Make `version` the one `/predictions/{name}` serves (a promotion, or a rollback)."""
+        response = self.session.put(
+            f"{self.urls['management']}/models/{name}/{version}/set-default", timeout=30
+        )
+        if not response.ok:
+            raise RuntimeError(
+                f"set-default {name} {version} failed: HTTP {response.status_code} {response.text.strip()}"
+            )
+        return str(response.json()["status"])
+
+    def unregister(self, name: str, version: str) -> str:
+        """Remove one version of a model (its workers stop)."""
+        response = self.session.delete(
+            f"{self.urls['management']}/models/{name}/{version}", timeout=self.timeout_s
+        )
+        if not response.ok:
+            raise RuntimeError(
+                f"unregistering {name} {version} failed: HTTP {response.status_code} {response.text.strip()}"
+            )
+        return str(response.json()["status"])
+
+    def default_version(self, name: str) -> str:
+        """The version `/predictions/{name}` serves now."""
+        return str(self.describe(name)["modelVersion"])
 
     def metrics(self) -> str:
         """The Prometheus text of the metrics API."""

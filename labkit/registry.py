@@ -1,0 +1,214 @@
+"""A model registry on the file system (notebook 12): the seed's `ModelVersionManager`, made safe.
+
+The seed forgets `import json`, writes `versions.json` in place (a crash mid-write loses every entry), names
+versions by the second (two saves in one second collide) and saves `.h5`, a legacy format. Here:
+- version ids come from a counter kept in the index, taken under a file lock: unique across processes;
+- the model is written into a staging directory, hashed (SHA-256) and renamed into place, and only then
+  entered in the index, so a save killed at any point leaves the index as it was (the orphan staging
+  directory is reported by `problems()`);
+- the index is rewritten whole (temporary file + `os.replace`) under the lock;
+- Keras models are saved in the native `.keras` format, PyTorch ones as TorchScript;
+- `load` checks the SHA-256 first; aliases (`champion`, `challenger`) keep a history so `rollback` can
+  move an alias back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psutil
+from filelock import FileLock
+
+from labkit import data, files
+
+FORMATS = {"keras": "model.keras", "torchscript": "model.torchscript.pt"}
+
+
+class ChecksumError(ValueError):
+    """A registered file no longer matches the SHA-256 recorded when it was saved."""
+
+
+def _framework(model: Any) -> str:
+    module = type(model).__module__
+    if module.startswith("torch"):
+        return "torchscript"
+    if module.startswith(("keras", "tf_keras", "tensorflow")):
+        return "keras"
+    import torch
+
+    if isinstance(model, torch.nn.Module):
+        return "torchscript"
+    raise TypeError(
+        f"cannot save a {type(model).__name__}: the registry takes Keras models and torch modules."
+    )
+
+
+def _write_model(model: Any, kind: str, target: Path) -> None:
+    if kind == "keras":
+        model.save(str(target))
+        return
+    import torch
+
+    scripted = model
+    if not isinstance(model, torch.jit.ScriptModule):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script's; notebook 05 shows it
+            scripted = torch.jit.script(model)
+    scripted.save(str(target))
+
+
+class ModelRegistry:
+    """Versions of one model under `root`: `index.json`, `index.lock`, `versions/<id>/`."""
+
+    def __init__(self, root: Path, name: str = "model") -> None:
+        self.root, self.name = Path(root), name
+        self.versions_dir = self.root / "versions"
+        self.index_path = self.root / "index.json"
+        self.versions_dir.mkdir(parents=True, exist_ok=True)
+        self.lock = FileLock(str(self.root / "index.lock"), timeout=60)
+
+    def _read(self) -> dict[str, Any]:
+        if not self.index_path.exists():
+            return {"name": self.name, "next": 1, "versions": {}, "aliases": {}}
+        try:
+            return json.loads(self.index_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"{self.index_path} is not valid JSON ({error.msg}); restore it from a backup, "
+                "the version directories are intact."
+            ) from None
+
+    @contextmanager
+    def _editing(self) -> Iterator[dict[str, Any]]:
+        """The index, locked for a read-modify-write; written back atomically when the block ends."""
+        with self.lock:
+            index = self._read()
+            yield index
+            files.write_atomic(self.index_path, json.dumps(index, indent=2, sort_keys=True))
+
+    def save(
+        self, model: Any, metrics: dict[str, float] | None = None, params: dict[str, Any] | None = None
+    ) -> str:
+        """Register a new version of `model` with its metrics and parameters; returns its id (`v3`)."""
+        kind = _framework(model)
+        with self._editing() as index:
+            number = index["next"]
+            index["next"] = number + 1
+        version = f"v{number}"
+        staging = self.versions_dir / f".staging-{version}-{os.getpid()}"
+        staging.mkdir()
+        _write_model(model, kind, staging / FORMATS[kind])
+        sha256 = data.sha256_file(staging / FORMATS[kind])
+        staging.rename(self.versions_dir / version)
+        entry = {
+            "file": f"versions/{version}/{FORMATS[kind]}",
+            "format": kind,
+            "sha256": sha256,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "created_ns": time.time_ns(),
+            "metrics": metrics or {},
+            "params": params or {},
+        }
+        with self._editing() as index:
+            index["versions"][version] = entry
+        return version
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every version in save order, with its aliases."""
+        index = self._read()
+        aliases: dict[str, list[str]] = {}
+        for alias, history in index["aliases"].items():
+            if history:
+                aliases.setdefault(history[-1], []).append(alias)
+        ordered = sorted(index["versions"].items(), key=lambda item: int(item[0][1:]))
+        return [{"version": v, **entry, "aliases": sorted(aliases.get(v, []))} for v, entry in ordered]
+
+    def resolve(self, ref: str) -> str:
+        """A version id from an id or an alias."""
+        index = self._read()
+        if ref in index["versions"]:
+            return ref
+        history = index["aliases"].get(ref)
+        if history:
+            return str(history[-1])
+        known = sorted(index["versions"], key=lambda v: int(v[1:])) + sorted(index["aliases"])
+        raise KeyError(f"no version or alias {ref!r} in {self.root}; known: {', '.join(known) or 'none'}.")
+
+    def path(self, ref: str) -> Path:
+        """The model file of a version (or alias), after checking its SHA-256."""
+        version = self.resolve(ref)
+        entry = self._read()["versions"][version]
+        target = self.root / entry["file"]
+        if not target.exists():
+            raise FileNotFoundError(
+                f"{target} of version {version} is missing; restore it or save the model again."
+            )
+        actual = data.sha256_file(target)
+        if actual != entry["sha256"]:
+            raise ChecksumError(
+                f"{target.name} of version {version} has SHA-256 {actual[:12]}... but "
+                f"{entry['sha256'][:12]}... was recorded: the file was changed or corrupted; "
+                "restore it or save the model again."
+            )
+        return target
+
+    def load(self, ref: str) -> Any:
+        """The model of a version or alias, refused with ChecksumError when its file was altered."""
+        target = self.path(ref)
+        if target.suffix == ".keras":
+            from labkit.keras_models import keras
+
+            return keras.models.load_model(target)
+        import torch
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(str(target))
+
+    def promote(self, version: str, alias: str = "champion") -> None:
+        """Point `alias` at `version` (remembering where it pointed, for rollback)."""
+        version = self.resolve(version)
+        with self._editing() as index:
+            history = index["aliases"].setdefault(alias, [])
+            if not history or history[-1] != version:
+                history.append(version)
+
+    def rollback(self, alias: str = "champion") -> str:
+        """Move `alias` back to the version it pointed at before; returns that version."""
+        with self._editing() as index:
+            history = index["aliases"].get(alias, [])
+            if len(history) < 2:
+                raise ValueError(
+                    f"alias {alias!r} has no earlier version to roll back to (history: {history})."
+                )
+            history.pop()
+            return str(history[-1])
+
+    def remove_alias(self, alias: str) -> None:
+        with self._editing() as index:
+            index["aliases"].pop(alias, None)
+
+    def problems(self) -> list[str]:
+        """Leftovers of interrupted saves: staging directories, and versions in the index without a file."""
+        found = [f"interrupted save: {p.name}" for p in self.versions_dir.glob(".staging-*")]
+        for version, entry in self._read()["versions"].items():
+            if not (self.root / entry["file"]).exists():
+                found.append(f"{version}: {entry['file']} is missing")
+        return found
+
+    def clean(self) -> list[str]:
+        """Remove staging directories whose saving process is gone (not a save in progress)."""
+        removed = []
+        for staging in self.versions_dir.glob(".staging-*"):
+            if not psutil.pid_exists(int(staging.name.rsplit("-", 1)[1])):
+                shutil.rmtree(staging)
+                removed.append(staging.name)
+        return removed
