@@ -22,6 +22,7 @@ _SUBMODULES = {
     "async_service",
     "bench",
     "cache",
+    "canary",
     "catalog",
     "check",
     "cli",

@@ -384,6 +384,39 @@ SERIES: dict[str, NotebookEntry] = {
                 ),
             ),
         ),
+        NotebookEntry(
+            "12_versioning_and_rollback",
+            "Versioning and rollback: a safe registry, MLflow, a canary with automatic rollback",
+            common_params()
+            + (
+                Param("challenger_epochs", int, 20, "training epochs of the challenger MLP", None, 1, 500),
+                Param(
+                    "canary_fraction", float, 0.2, "share of traffic sent to the challenger", None, 0.01, 0.99
+                ),
+                Param("canary_requests", int, 400, "requests replayed per canary", None, 20, 100000),
+                Param(
+                    "min_canary_requests", int, 60, "challenger requests before a verdict", None, 5, 100000
+                ),
+                Param(
+                    "max_accuracy_drop",
+                    float,
+                    0.05,
+                    "accuracy the challenger may lose before a rollback",
+                    None,
+                    0.0,
+                    1.0,
+                ),
+                Param(
+                    "max_latency_ratio",
+                    float,
+                    2.0,
+                    "challenger p95 latency over the champion's before a rollback",
+                    None,
+                    1.0,
+                    100.0,
+                ),
+            ),
+        ),
     )
 }
 

@@ -116,3 +116,18 @@ def test_a_save_killed_mid_write_loses_nothing_earlier(tmp_path: Path) -> None:
     assert len(problems) == 1 and problems[0].startswith("interrupted save: .staging-v2-"), problems
     assert models.clean() == [problems[0].split(": ")[1]] and models.problems() == []
     assert models.save(small_model(3)) == "v3", "the next save after the crash"
+
+
+def test_keras_models_are_saved_in_the_native_format(tmp_path: Path) -> None:
+    pytest.importorskip("tf_keras")
+    import numpy as np
+
+    from labkit import keras_models
+
+    model = keras_models.build("mlp", seed=0)
+    models = registry.ModelRegistry(tmp_path)
+    version = models.save(model, metrics={"accuracy": 0.5})
+    assert models.path(version).name == "model.keras", models.path(version)
+    x = np.random.default_rng(0).random((3, 784), dtype=np.float32)
+    difference = float(np.abs(models.load(version)(x) - model(x)).max())
+    assert difference == 0.0, f"the reloaded Keras model differs by {difference}"

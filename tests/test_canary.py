@@ -1,0 +1,54 @@
+"""labkit.canary: routing share, and each guard's verdict (accuracy, errors, latency), with the figures."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from labkit import canary
+
+
+def answer(label_shift: int = 0, delay_s: float = 0.0, fail: bool = False):
+    def call(x: np.ndarray) -> np.ndarray:
+        if fail:
+            raise ConnectionError("challenger down")
+        time.sleep(delay_s)
+        out = np.zeros((1, 10), np.float32)
+        out[0, (int(x[0, 0]) + label_shift) % 10] = 1
+        return out
+
+    return call
+
+
+def replay(split: canary.Canary, n: int = 400) -> None:
+    for i in range(n):
+        split.send(np.full((1, 784), i % 10, np.float32), i % 10)
+
+
+@pytest.mark.parametrize(
+    ("challenger", "decision", "reason"),
+    [
+        (answer(), "promote", "no guard tripped"),
+        (answer(label_shift=1), "rollback", "accuracy 0.000 vs 1.000"),
+        (answer(fail=True), "rollback", "error rate 1.000 vs 0.000"),
+        (answer(delay_s=0.004), "rollback", "p95"),
+    ],
+    ids=["same", "wrong-labels", "failing", "slow"],
+)
+def test_verdicts(challenger: canary.Call, decision: str, reason: str) -> None:
+    split = canary.Canary(answer(), challenger, 0.25, seed=0)
+    replay(split)
+    verdict = split.verdict(min_requests=50, max_latency_ratio=3.0)
+    assert verdict.decision == decision and reason in "; ".join(verdict.reasons), (verdict, verdict.figures)
+
+
+def test_routing_share_and_waiting_for_enough_traffic() -> None:
+    split = canary.Canary(answer(), answer(), 0.2, seed=3)
+    replay(split, 100)
+    routed = split.arms["challenger"].monitor.count
+    assert 10 <= routed <= 30, f"{routed} of 100 requests went to a 20% challenger"
+    assert split.verdict(min_requests=routed + 1).decision == "wait"
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        canary.Canary(answer(), answer(), 1.0)
