@@ -249,55 +249,39 @@ class TorchServe:
             f"the server's log ends:\n{self.process.log_tail(30)}"
         )
 
+    def _manage(self, method: str, path: str, params: dict[str, Any] | None = None) -> str:
+        """One management API call; its status message, or a RuntimeError with TorchServe's answer."""
+        response = self.session.request(
+            method, self.urls["management"] + path, params=params, timeout=self.timeout_s
+        )
+        if not response.ok:
+            raise RuntimeError(f"{method} {path} failed: HTTP {response.status_code} {response.text.strip()}")
+        return str(response.json()["status"])
+
     def scale(self, name: str, workers: int) -> str:
         """Set `name`'s workers through the management API and wait until they are READY."""
-        response = self.session.put(
-            f"{self.urls['management']}/models/{name}",
-            params={"min_worker": workers, "max_worker": workers, "synchronous": "true"},
-            timeout=self.timeout_s,
-        )
-        response.raise_for_status()
+        params = {"min_worker": workers, "max_worker": workers, "synchronous": "true"}
+        status = self._manage("PUT", f"/models/{name}", params)
         self.models[name] = replace(self.models[name], workers=workers)
         self.wait_for_workers(name)
-        return str(response.json()["status"])
+        return status
 
     def register(self, mar: str, workers: int = 1) -> str:
         """Register another archive (a new model, or a new version of one) through the management API.
 
         Needs `model_api=True`: TorchServe 0.12 refuses registration otherwise.
         """
-        response = self.session.post(
-            f"{self.urls['management']}/models",
-            params={"url": mar, "initial_workers": workers, "synchronous": "true"},
-            timeout=self.timeout_s,
+        return self._manage(
+            "POST", "/models", {"url": mar, "initial_workers": workers, "synchronous": "true"}
         )
-        if not response.ok:
-            raise RuntimeError(
-                f"registering {mar} failed: HTTP {response.status_code} {response.text.strip()}"
-            )
-        return str(response.json()["status"])
 
     def set_default(self, name: str, version: str) -> str:
         """Make `version` the one `/predictions/{name}` serves (a promotion, or a rollback)."""
-        response = self.session.put(
-            f"{self.urls['management']}/models/{name}/{version}/set-default", timeout=30
-        )
-        if not response.ok:
-            raise RuntimeError(
-                f"set-default {name} {version} failed: HTTP {response.status_code} {response.text.strip()}"
-            )
-        return str(response.json()["status"])
+        return self._manage("PUT", f"/models/{name}/{version}/set-default")
 
     def unregister(self, name: str, version: str) -> str:
         """Remove one version of a model (its workers stop)."""
-        response = self.session.delete(
-            f"{self.urls['management']}/models/{name}/{version}", timeout=self.timeout_s
-        )
-        if not response.ok:
-            raise RuntimeError(
-                f"unregistering {name} {version} failed: HTTP {response.status_code} {response.text.strip()}"
-            )
-        return str(response.json()["status"])
+        return self._manage("DELETE", f"/models/{name}/{version}")
 
     def default_version(self, name: str) -> str:
         """The version `/predictions/{name}` serves now."""

@@ -254,3 +254,26 @@ def test_a_server_that_dies_is_reported_with_its_log_and_cleaned_up(store: Path,
         p.pid for p in psutil.process_iter(["cmdline"]) if str(tmp_path) in " ".join(p.info["cmdline"] or [])
     ]
     assert not left, f"processes left after the stop: {left}"
+
+
+def test_versions_registered_promoted_and_removed_through_the_model_api(
+    scripted: torch.jit.ScriptModule, tmp_path: Path
+) -> None:
+    scripted.save(str(tmp_path / "mlp.pt"))
+    store = tmp_path / "store"
+    for version in ("1.0", "2.0"):
+        torchserve.archive("mlp", tmp_path / "mlp.pt", store, version=version)
+        (store / "mlp.mar").rename(store / f"mlp_v{version[0]}.mar")
+    models = {"mlp": torchserve.ModelSettings("mlp_v1.mar")}
+    with torchserve.TorchServe(store, models, tmp_path / "closed") as closed:
+        with pytest.raises(RuntimeError, match="POST /models failed: HTTP 405"):
+            closed.register("mlp_v2.mar")
+    with torchserve.TorchServe(store, models, tmp_path / "open", model_api=True) as server:
+        assert "Version: 2.0 registered" in server.register("mlp_v2.mar")
+        assert post(server, "mlp/2.0", json.dumps(ROW), "application/json").status_code == 200
+        server.set_default("mlp", "2.0")
+        assert server.default_version("mlp") == "2.0", server.describe("mlp")
+        server.set_default("mlp", "1.0")
+        server.unregister("mlp", "2.0")
+        gone = post(server, "mlp/2.0", json.dumps(ROW), "application/json")
+        assert gone.status_code == 404 and server.default_version("mlp") == "1.0", gone.text[:200]
