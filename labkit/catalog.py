@@ -19,6 +19,13 @@ RAMP_FRACTION = Param(
 )
 PRUNING_FREQUENCY = Param("pruning_frequency", int, 10, "steps between mask updates", None, 1, 1000)
 
+# The load runs of the serving notebooks, shared by 09 (TF Serving) and 10 (TorchServe).
+LOAD_REQUESTS = Param("load_requests", int, 400, "requests per load run", None, 10, 100000, full=2000)
+CONCURRENCY = Param("concurrency", int, 8, "concurrent clients in the load runs", None, 1, 64)
+TIME_LIMIT_S = Param(
+    "time_limit_s", float, 20.0, "no new request after this many seconds per run", None, 1.0, 600.0
+)
+
 
 @dataclass(frozen=True)
 class NotebookEntry:
@@ -293,8 +300,8 @@ SERIES: dict[str, NotebookEntry] = {
             "TensorFlow Serving: SavedModel versions, the REST protocol, a fixed client, batching measured",
             common_params()
             + (
-                Param("load_requests", int, 400, "requests per load run", None, 10, 100000, full=2000),
-                Param("concurrency", int, 8, "concurrent clients in the load runs", None, 1, 64),
+                LOAD_REQUESTS,
+                CONCURRENCY,
                 Param(
                     "batch_size",
                     int,
@@ -313,15 +320,7 @@ SERIES: dict[str, NotebookEntry] = {
                     0.0,
                     1000.0,
                 ),
-                Param(
-                    "time_limit_s",
-                    float,
-                    20.0,
-                    "no new request after this many seconds per run",
-                    None,
-                    1.0,
-                    600.0,
-                ),
+                TIME_LIMIT_S,
                 Param("prefer_real", bool, True, "use tensorflow_model_server when it is on PATH"),
             ),
         ),
@@ -330,8 +329,8 @@ SERIES: dict[str, NotebookEntry] = {
             "TorchServe: a batch-aware handler, the archive, the three APIs, batching measured",
             common_params()
             + (
-                Param("load_requests", int, 400, "requests per load run", None, 10, 100000, full=2000),
-                Param("concurrency", int, 8, "concurrent clients in the load runs", None, 1, 64),
+                LOAD_REQUESTS,
+                CONCURRENCY,
                 Param(
                     "batch_size",
                     int,
@@ -353,15 +352,7 @@ SERIES: dict[str, NotebookEntry] = {
                 Param(
                     "scaled_workers", int, 2, "workers after scaling through the management API", None, 1, 8
                 ),
-                Param(
-                    "time_limit_s",
-                    float,
-                    20.0,
-                    "no new request after this many seconds per run",
-                    None,
-                    1.0,
-                    600.0,
-                ),
+                TIME_LIMIT_S,
             ),
         ),
         NotebookEntry(
