@@ -144,6 +144,9 @@ def build_app(
             except Overloaded as error:
                 monitor.errors.labels(**monitor.labels, kind="overloaded").inc()
                 return web.json_response({"error": str(error)}, status=503, headers={"Retry-After": "1"})
+            except Exception as error:  # the model call failed: a server error, said as one
+                monitor.errors.labels(**monitor.labels, kind="model").inc()
+                return web.json_response({"error": f"the model failed: {error}"}, status=500)
             return web.json_response(
                 {"predictions": y.round(6).tolist(), "model_version": monitor.labels["version"]}
             )

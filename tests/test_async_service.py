@@ -170,3 +170,24 @@ def test_sigterm_answers_every_accepted_request(model_file: Path) -> None:
     outcomes = asyncio.run(scenario())
     assert [o.status for o in outcomes] == [200] * 40, [(o.status, o.error) for o in outcomes if not o.ok]
     assert process.process.returncode == 0, f"exit code {process.process.returncode}: {process.log_tail()}"
+
+
+def test_a_failing_model_is_a_json_500_and_counted() -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from labkit import monitor
+
+    def broken(x: np.ndarray) -> np.ndarray:
+        raise RuntimeError("weights missing")
+
+    async def scenario() -> tuple[int, dict, monitor.ModelMonitor]:
+        watch = monitor.ModelMonitor("mlp", "1")
+        batcher = async_service.MicroBatcher(broken, max_batch=4, max_wait_ms=1)
+        app = async_service.build_app(batcher, watch, 784, 100_000)
+        async with TestClient(TestServer(app, host=servers.HOST)) as client:
+            answer = await client.post("/v1/predict", json={"instances": ROW.tolist()})
+            return answer.status, await answer.json(), watch
+
+    status, body, watch = asyncio.run(scenario())
+    assert (status, body) == (500, {"error": "the model failed: weights missing"}), (status, body)
+    assert watch.error_count == 1 and watch.count == 1, watch.stats()
