@@ -179,17 +179,26 @@ def build_app(
     return app
 
 
-def torchscript_predict(path: Path, threads: int, device: str = "cpu") -> Predict:
-    """Softmax probabilities of a TorchScript classifier, under inference_mode, with `threads` CPU threads."""
+def torchscript_predict(
+    path: Path, threads: int, device: str = "cpu", max_batch: int = 1, features: int = 784
+) -> Predict:
+    """Softmax probabilities of a TorchScript classifier, under inference_mode, with `threads` CPU threads.
+
+    TorchScript's profiling executor re-optimizes a graph for each new input shape it meets, which stalls
+    the first calls at every batch size; so graph optimization is off and every batch size from 1 to
+    `max_batch` is called once before serving (a warm-up, as serving systems do).
+    """
     import torch
 
     torch.set_num_threads(threads)
     model = torch.jit.load(str(path), map_location=device).eval()
 
     def predict(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.jit.optimized_execution(False):
             return model(torch.from_numpy(x).to(device)).softmax(dim=1).cpu().numpy()
 
+    for size in range(1, max_batch + 1):
+        predict(np.zeros((size, features), np.float32))
     return predict
 
 
@@ -213,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.model.is_file():
             raise RuntimeError(f"no model file at {args.model}; export one first (notebook 05).")
         batcher = MicroBatcher(
-            torchscript_predict(args.model, args.threads, args.device),
+            torchscript_predict(args.model, args.threads, args.device, args.max_batch, args.features),
             args.max_batch,
             args.max_wait_ms,
             args.queue_limit,
