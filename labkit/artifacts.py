@@ -189,19 +189,14 @@ def save_export(arch: str, kind: str, save: Callable[[Path], Any], details: dict
 
 def ensure_torchscript(arch: str) -> Path:
     """Notebook 05's TorchScript export of `arch`, re-exported (as 05 does) when missing or damaged."""
-    import warnings
-
-    import torch
+    from labkit import torch_models
 
     target = export_path(arch, "torchscript")
     reason = _file_problem(target)
     if reason is None:
         return target
     print(f"Export {reason}: scripting the PyTorch {arch.upper()} as 05_pytorch_compression does.")
-    model = load_torch(arch)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script's; notebook 05 shows it
-        scripted = torch.jit.script(model)
+    scripted = torch_models.script(load_torch(arch))
     details = {
         "source": "labkit.artifacts.ensure_torchscript",
         "test_accuracy": info("torch", arch)["test_accuracy"],

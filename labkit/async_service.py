@@ -202,6 +202,12 @@ def torchscript_predict(
     return predict
 
 
+def command(model: Path, port: int, **flags: object) -> list[str]:
+    """The command line that serves `model` on 127.0.0.1:`port`; `flags` are main's options by name."""
+    line = [sys.executable, "-m", "labkit.async_service", f"--model={model}", f"--port={port}"]
+    return line + [f"--{name}={value}" for name, value in flags.items()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m labkit.async_service", description=__doc__.splitlines()[0]

@@ -55,14 +55,9 @@ def _write_model(model: Any, kind: str, target: Path) -> None:
     if kind == "keras":
         model.save(str(target))
         return
-    import torch
+    from labkit import torch_models
 
-    scripted = model
-    if not isinstance(model, torch.jit.ScriptModule):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit.script's; notebook 05 shows it
-            scripted = torch.jit.script(model)
-    scripted.save(str(target))
+    torch_models.script(model).save(str(target))
 
 
 class ModelRegistry:

@@ -7,6 +7,7 @@ return logits; `nn.CrossEntropyLoss` applies log-softmax itself.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -173,3 +174,13 @@ def fit(
         history["accuracy"].append(correct / seen)
         history["val_accuracy"].append(accuracy(model, x_val, data.y_val, device))
     return history
+
+
+def script(model: nn.Module) -> torch.jit.ScriptModule:
+    """`torch.jit.script(model)` without its deprecation warning (notebook 05 shows it once); a module
+    that is already TorchScript is returned as it is."""
+    if isinstance(model, torch.jit.ScriptModule):
+        return model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.script(model)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -96,8 +95,7 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def service(model_file: Path, **flags: object) -> servers.ServerProcess:
     port = servers.free_port()
-    command = [sys.executable, "-m", "labkit.async_service", f"--model={model_file}", f"--port={port}"]
-    command += [f"--{name}={value}" for name, value in flags.items()]
+    command = async_service.command(model_file, port, **flags)
     process = servers.ServerProcess(command, f"http://{servers.HOST}:{port}/healthz", "async_service", 60)
     process.url = f"http://{servers.HOST}:{port}"
     return process
