@@ -4,12 +4,15 @@ The seed's `predict_async` reports a latency of 0 for a failed request and `asyn
 unbounded list opens as many connections as there are requests. Here a semaphore bounds the requests in
 flight, every request has a timeout, a failure's latency is the time it took to fail, and outcomes come
 back in input order whatever order they finish in. It doubles as the notebook's load generator, which
-encodes every body before its clock starts, as load tools send prepared requests.
+encodes every body before its clock starts, as load tools send prepared requests, and freezes its own
+heap for the garbage collector during the run: a full collection of a notebook's large heap can pause
+every request in flight, which would be charged to the service's tail latency.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from collections.abc import Sequence
@@ -93,9 +96,14 @@ async def load(
 ) -> tuple[LoadResult, list[Outcome]]:
     """A timed load run: bodies encoded first, then the clock runs from the first send to the last answer."""
     bodies = encode(batches)
-    start = time.perf_counter()
-    outcomes = await send_all(url, bodies, concurrency, timeout_s)
-    seconds = time.perf_counter() - start
+    gc.collect()
+    gc.freeze()  # the generator's own full collections would stall every request in flight
+    try:
+        start = time.perf_counter()
+        outcomes = await send_all(url, bodies, concurrency, timeout_s)
+        seconds = time.perf_counter() - start
+    finally:
+        gc.unfreeze()
     answered = np.array([o.latency_ms for o in outcomes if o.ok])
     errors = [f"{o.status}: {o.error}" for o in outcomes if not o.ok]
     per_request = int(np.mean([len(b) for b in batches])) if batches else 1
