@@ -26,6 +26,7 @@ _SUBMODULES = {
     "catalog",
     "check",
     "cli",
+    "dashboard",
     "data",
     "drift",
     "envinfo",

@@ -194,12 +194,14 @@ def side_by_side(
     templates: tuple[str, ...] = FRAMEWORK_PAIRS,
     frameworks: tuple[str, ...] = ("keras", "torch"),
     path: Path | None = None,
+    records: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """For each metric template, the latest record per framework (None where a notebook has not run).
 
     A row is {"metric": template with {fw} shown as "*", "unit": ..., framework: record or None, ...}.
+    `records` (for example one run's) replaces reading the whole ledger.
     """
-    records = read(path)
+    records = read(path) if records is None else records
     newest: dict[str, dict[str, Any]] = {}
     for entry in records:
         newest[entry.get("metric", "")] = entry

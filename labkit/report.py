@@ -1,4 +1,7 @@
-"""`labkit report`: the ledger and the latest run turned into `results/report.md` with plots."""
+"""`labkit report`: the ledger and the runner's summaries turned into `results/report.md` with figures.
+
+The figures are notebook 99's, drawn by `labkit.dashboard`, so the report and the dashboard agree.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from labkit import files, ledger, paths
+from labkit import dashboard, files, ledger, paths
+
+HISTORY_PLOTS = 4  # the metrics that moved most between runs get a history figure each
 
 
 def latest_run_dir() -> Path | None:
@@ -17,70 +22,160 @@ def latest_run_dir() -> Path | None:
 
 def latest_metrics(records: list[dict[str, Any]], run_id: str | None = None) -> list[dict[str, Any]]:
     """The newest record of each metric (of one run when run_id is given), sorted by name."""
-    newest: dict[str, dict[str, Any]] = {}
-    for entry in records:
-        if run_id is None or entry.get("run_id") == run_id:
-            newest[entry["metric"]] = entry
-    return [newest[name] for name in sorted(newest)]
+    found = dashboard.newest(dashboard.select(records, run_id))
+    return [found[name] for name in sorted(found)]
 
 
-def _accuracy_plot(rows: list[dict[str, Any]], target: Path) -> Path | None:
-    """Bar chart of every `*.accuracy` metric, the first trade-off a reader looks for."""
-    picked = [r for r in rows if r["metric"].endswith(".accuracy")]
-    if not picked:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
+def _save(fig: Any, target: Path) -> Path:
+    """Write a figure as a modest-DPI PNG and free it."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 0.4 * len(picked) + 1.2), dpi=80)
-    bars = ax.barh([r["metric"] for r in picked], [r["value"] for r in picked], color="#4c72b0")
-    ax.bar_label(bars, fmt="%.4f", padding=3, fontsize=8)
-    ax.set_xlim(min(0.8, min(r["value"] for r in picked)), 1.0)
-    ax.set_xlabel("test accuracy")
-    fig.tight_layout()
     target.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(target)
     plt.close(fig)
     return target
 
 
-def build(run_id: str | None = None) -> Path:
-    """Write results/report.md for a run (default: the latest) and return its path."""
-    run_dir = paths.runs_dir() / run_id if run_id else latest_run_dir()
-    records = ledger.read()
-    if run_id is None and run_dir is not None:
-        run_id = run_dir.name
-    rows = latest_metrics(records, run_id) or latest_metrics(records)
-    out = paths.results_dir() / "report.md"
-    lines = ["# Workbook results", ""]
-    if run_dir is not None and (run_dir / "summary.json").exists():
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        lines += [
-            f"Run `{run_dir.name}` ({run_dir}).",
-            "",
-            "| notebook | status | seconds | peak RSS (MB) | checks passed |",
-            "|---|---|---:|---:|---:|",
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", ""))
+    except ValueError:
+        return False
+    return True
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table; columns holding only numbers are right-aligned, the others left-aligned."""
+    numeric = [all(_is_number(row[i]) for row in rows if row[i]) for i in range(len(header))]
+    rule = "|" + "".join("---:|" if n else "---|" for n in numeric)
+    return ["| " + " | ".join(header) + " |", rule] + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else ledger.format_value(value)
+
+
+def _summary_section(run_dir: Path | None) -> list[str]:
+    if run_dir is None or not (run_dir / "summary.json").exists():
+        return []
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    rows = [
+        [
+            s["notebook"],
+            s["status"],
+            f"{s['seconds']:.1f}",
+            f"{s['peak_rss_mb']:.0f}",
+            str(s["checks_passed"]),
         ]
-        lines += [
-            f"| {s['notebook']} | {s['status']} | {s['seconds']:.1f} | "
-            f"{s['peak_rss_mb']:.0f} | {s['checks_passed']} |"
-            for s in summary
-        ]
-        lines.append("")
-    lines += [
-        f"## Metrics ({len(rows)}, from {paths.ledger_path()})",
-        "",
-        "| metric | value | unit | framework | notebook | profile | run |",
-        "|---|---:|---|---|---|---|---|",
+        for s in summary
     ]
-    lines += [
-        f"| {r['metric']} | {ledger.format_value(r['value'])} | {r['unit']} | {r['framework']} | "
-        f"{r['notebook']} | {r['profile']} | {r['run_id']} |"
+    return [f"Run `{run_dir.name}`.", ""] + _table(
+        ["notebook", "status", "seconds", "peak RSS (MB)", "checks passed"], rows
+    )
+
+
+def _status_section() -> list[str]:
+    rows = [
+        [s["notebook"], s["status"], str(s["checks_passed"]), s["run_id"]] for s in dashboard.check_status()
+    ]
+    return ["## Self-check status (newest `labkit run` of each notebook)", ""] + _table(
+        ["notebook", "status", "checks passed", "run"], rows
+    )
+
+
+def _trade_off_section(records: list[dict[str, Any]], figures: Path, out: Path) -> list[str]:
+    rows = dashboard.trade_offs(records)
+    if not rows:
+        return []
+    table = [
+        [
+            r["technique"],
+            r["framework"],
+            _cell(r["accuracy_drop_pts"]),
+            _cell(r["size"]),
+            r["size_kind"],
+            _cell(r.get("speedup")),
+        ]
         for r in rows
     ]
-    plot = _accuracy_plot(rows, paths.results_dir() / "report_files" / "accuracy.png")
-    if plot is not None:
+    plot = _save(dashboard.trade_off_figure(rows), figures / "trade_offs.png")
+    return (
+        ["## Trade-offs", ""]
+        + _table(
+            ["technique", "framework", "accuracy drop (pts)", "smaller by (x)", "bytes", "faster by (x)"],
+            table,
+        )
+        + ["", f"![trade-offs]({plot.relative_to(out.parent)})"]
+    )
+
+
+def _frameworks_section(records: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        [
+            r["metric"],
+            _cell(r["keras"] and r["keras"]["value"]),
+            _cell(r["torch"] and r["torch"]["value"]),
+            r["unit"],
+        ]
+        for r in ledger.side_by_side(records=records)
+    ]
+    return ["## Keras vs PyTorch", ""] + _table(["metric", "keras", "torch", "unit"], rows)
+
+
+def _history_section(records: list[dict[str, Any]], figures: Path, out: Path) -> list[str]:
+    moved = dashboard.changes(records)
+    if not moved:
+        return ["## History", "", "Each metric has one run so far; history needs two."]
+    lines = ["## History: biggest changes between the last two runs of each metric", ""] + _table(
+        ["metric", "runs", "previous", "latest", "change (%)"],
+        [
+            [m["metric"], str(m["runs"]), _cell(m["previous"]), _cell(m["latest"]), f"{m['change_pct']:+.1f}"]
+            for m in moved[:15]
+        ],
+    )
+    for m in moved[:HISTORY_PLOTS]:
+        fig = dashboard.history_figure(dashboard.history(records, m["metric"]), m["metric"])
+        plot = _save(fig, figures / f"history_{m['metric'].replace('.', '_')}.png")
+        lines += ["", f"![{m['metric']}]({plot.relative_to(out.parent)})"]
+    return lines
+
+
+def build(run_id: str | None = None) -> Path:
+    """Write results/report.md for a run (default: the latest, with the whole ledger) and return its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    run_dir = paths.runs_dir() / run_id if run_id else latest_run_dir()
+    records = ledger.read()
+    chosen = dashboard.select(records, run_id)
+    if run_id and not chosen:
+        raise ValueError(
+            f"run {run_id!r} has no records in {paths.ledger_path()}; pick one of "
+            f"{', '.join(dashboard.run_ids(records)[-5:]) or 'none (run the series first)'}."
+        )
+    rows = latest_metrics(chosen)
+    out = paths.results_dir() / "report.md"
+    figures = paths.results_dir() / "report_files"
+    lines = ["# Workbook results", ""] + _summary_section(run_dir) + [""] + _status_section()
+    lines += ["", *_trade_off_section(chosen, figures, out), "", *_frameworks_section(chosen)]
+    lines += ["", *_history_section(records, figures, out), ""]
+    lines += [f"## Metrics ({len(rows)}, from {paths.ledger_path().name})", ""] + _table(
+        ["metric", "value", "unit", "framework", "notebook", "profile", "run"],
+        [
+            [
+                r["metric"],
+                ledger.format_value(r["value"]),
+                r["unit"],
+                r["framework"],
+                r["notebook"],
+                str(r["profile"]),
+                r["run_id"],
+            ]
+            for r in rows
+        ],
+    )
+    accuracy = dashboard.accuracy_figure(rows)
+    if accuracy is not None:
+        plot = _save(accuracy, figures / "accuracy.png")
         lines += ["", "## Accuracy", "", f"![accuracy]({plot.relative_to(out.parent)})"]
     return files.write_atomic(out, "\n".join(lines) + "\n")

@@ -1,0 +1,129 @@
+"""labkit.dashboard and `labkit report`: trade-off rows from metric names, history, check status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from labkit import catalog, cli, dashboard, ledger, paths, report
+
+
+def _record(metric: str, value: float, run_id: str, framework: str = "keras") -> None:
+    ledger.record(metric, value, "x", framework=framework, run_id=run_id, notebook="nb")
+
+
+def test_trade_offs_group_a_technique_and_framework_by_metric_name() -> None:
+    for metric, value in {
+        "quantization.keras.int8.accuracy_drop_pts": 0.5,
+        "quantization.keras.int8.size_ratio": 3.9,
+        "quantization.keras.int8.speedup": 0.4,
+        "pruning.torch.accuracy_drop_pts": -1.0,
+        "pruning.torch.gzip_ratio": 3.5,
+        "gpu_config.keras.bf16_accuracy_drop_pts": 0.0,
+        "gpu_config.keras.bf16_speedup": 0.7,
+        "inference.keras.batch_vs_single_calls_speedup": 20.0,
+    }.items():
+        _record(metric, value, "r1", metric.split(".")[1])
+    rows = {(r["technique"], r["framework"]): r for r in dashboard.trade_offs(ledger.read())}
+    assert sorted(rows) == [
+        ("gpu_config.bf16", "keras"),
+        ("pruning", "torch"),
+        ("quantization.int8", "keras"),
+    ], rows
+    int8 = rows[("quantization.int8", "keras")]
+    assert (int8["accuracy_drop_pts"], int8["size"], int8["size_kind"], int8["speedup"]) == (
+        0.5,
+        3.9,
+        "file",
+        0.4,
+    )
+    assert (rows[("pruning", "torch")]["size"], rows[("pruning", "torch")]["size_kind"]) == (3.5, "gzip")
+    assert rows[("gpu_config.bf16", "keras")]["size"] is None, rows[("gpu_config.bf16", "keras")]
+    only_torch = dashboard.trade_offs(ledger.read(), framework="torch")
+    assert [r["technique"] for r in only_torch] == ["pruning"], only_torch
+
+
+def test_trade_offs_use_the_newest_record_and_one_run_when_asked() -> None:
+    _record("quantization.keras.int8.accuracy_drop_pts", 2.0, "old")
+    _record("quantization.keras.int8.accuracy_drop_pts", 0.5, "new")
+    newest = dashboard.trade_offs(ledger.read())
+    old = dashboard.trade_offs(dashboard.select(ledger.read(), "old"))
+    assert newest[0]["accuracy_drop_pts"] == 0.5 and old[0]["accuracy_drop_pts"] == 2.0, (newest, old)
+    assert dashboard.run_ids(ledger.read()) == ["old", "new"]
+
+
+def test_changes_rank_the_biggest_move_between_the_last_two_runs_first() -> None:
+    for run_id, a, b, c in (("r1", 10.0, 1.0, 0.0), ("r2", 10.0, 1.0, 0.0), ("r3", 12.0, 0.5, 0.0)):
+        _record("serving.keras.p99_ms", a, run_id)
+        _record("quantization.keras.int8.speedup", b, run_id)
+        _record("monitor.drift.false_alarm_clean", c, run_id)
+    _record("baseline.keras.mlp.accuracy", 0.9, "r3")
+    moved = dashboard.changes(ledger.read())
+    summary = [(m["metric"], m["runs"], m["previous"], m["latest"], round(m["change_pct"], 1)) for m in moved]
+    assert summary == [
+        ("quantization.keras.int8.speedup", 3, 1.0, 0.5, -50.0),
+        ("serving.keras.p99_ms", 3, 10.0, 12.0, 20.0),
+        ("monitor.drift.false_alarm_clean", 3, 0.0, 0.0, 0.0),
+    ], summary
+    assert [r["value"] for r in dashboard.history(ledger.read(), "serving.keras.p99_ms")] == [
+        10.0,
+        10.0,
+        12.0,
+    ]
+
+
+def _summary(run_id: str, rows: list[tuple[str, str, int]]) -> None:
+    folder = paths.runs_dir() / run_id
+    folder.mkdir(parents=True)
+    content = [
+        {"notebook": n, "status": s, "checks_passed": c, "seconds": 1.0, "peak_rss_mb": 1.0}
+        for n, s, c in rows
+    ]
+    (folder / "summary.json").write_text(json.dumps(content))
+
+
+def test_check_status_takes_each_notebooks_newest_run_and_marks_the_rest_not_run() -> None:
+    _summary("run-a", [("01_baseline_models", "failed", 3), ("02_pruning", "ok", 22)])
+    _summary("run-b", [("01_baseline_models", "ok", 13)])
+    status = {s["notebook"]: (s["status"], s["checks_passed"], s["run_id"]) for s in dashboard.check_status()}
+    assert status["01_baseline_models"] == ("ok", 13, "run-b"), status
+    assert status["02_pruning"] == ("ok", 22, "run-a"), status
+    assert status["03_quantization"] == ("not run", 0, ""), status
+    assert list(status) == list(catalog.SERIES), list(status)
+
+
+def test_report_has_the_dashboard_sections_and_figures() -> None:
+    _summary("run-b", [("02_pruning", "ok", 9)])
+    for run_id, drop in (("run-a", 0.2), ("run-b", 0.6)):
+        _record("case_study.keras.int8.accuracy_drop_pts", drop, run_id)
+        _record("case_study.keras.int8.size_ratio", 3.8, run_id)
+        _record("case_study.keras.accuracy", 0.95, run_id)
+    text = report.build().read_text()
+    for heading in (
+        "## Self-check status",
+        "## Trade-offs",
+        "## Keras vs PyTorch",
+        "## History",
+        "## Metrics",
+    ):
+        assert heading in text, f"{heading!r} missing from the report:\n{text}"
+    assert "| case_study.int8 | keras | 0.6 | 3.8 | file |  |" in text, text
+    assert "| 02_pruning | ok | 9 | run-b |" in text, text
+    figures = paths.results_dir() / "report_files"
+    for name in ("trade_offs.png", "accuracy.png", "history_case_study_keras_int8_accuracy_drop_pts.png"):
+        assert (figures / name).stat().st_size > 1000, name
+
+
+def test_report_for_an_unknown_run_names_the_runs_it_has(capsys: pytest.CaptureFixture[str]) -> None:
+    _record("case_study.keras.accuracy", 0.95, "run-a")
+    with pytest.raises(ValueError, match="run 'nope' has no records .* pick one of run-a"):
+        report.build("nope")
+    assert cli.main(["report", "--run-id", "nope"]) == 2
+    assert "run 'nope' has no records" in capsys.readouterr().err
+
+
+def test_report_of_an_empty_ledger_still_writes(isolated_results: Path) -> None:
+    text = Path(report.build()).read_text()
+    assert "## Metrics (0, from ledger.jsonl)" in text and "history needs two" in text, text
