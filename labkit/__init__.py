@@ -34,6 +34,7 @@ _SUBMODULES = {
     "keras_models",
     "ledger",
     "litert",
+    "mobilenet",
     "monitor",
     "notebook",
     "params",

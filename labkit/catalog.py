@@ -7,6 +7,7 @@ and a test keeps each notebook's `parameters` cell in step with them. Later note
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from labkit.params import Param, common_params
@@ -408,6 +409,84 @@ SERIES: dict[str, NotebookEntry] = {
                 ),
             ),
         ),
+        NotebookEntry(
+            "13_case_study_image_classifier",
+            "Case study: MobileNetV2 trained, int8-calibrated, served, monitored and registered",
+            common_params()
+            + (
+                Param("image_size", int, 64, "image side in pixels (the seed uses 224)", None, 32, 224),
+                Param(
+                    "images_per_class",
+                    int,
+                    400,
+                    "generated shapes per class (70% train)",
+                    None,
+                    20,
+                    5000,
+                    full=1000,
+                ),
+                Param("alpha", float, 0.35, "MobileNetV2 width multiplier", (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)),
+                Param(
+                    "weights",
+                    str,
+                    "none",
+                    "none trains from scratch; imagenet loads the Keras cache",
+                    ("none", "imagenet"),
+                ),
+                Param(
+                    "epochs",
+                    int,
+                    8,
+                    "training epochs (from scratch), or head epochs (imagenet)",
+                    None,
+                    1,
+                    500,
+                    full=20,
+                ),
+                Param(
+                    "fine_tune_epochs", int, 3, "epochs with the base unfrozen (imagenet only)", None, 0, 100
+                ),
+                Param("batch_size", int, 32, "training batch size", None, 1, 512),
+                Param(
+                    "learning_rate", float, 0.01, "Adam's initial rate (cosine decay to 0)", None, 1e-6, 1.0
+                ),
+                Param(
+                    "calibration_samples",
+                    int,
+                    100,
+                    "real training images for int8 calibration",
+                    None,
+                    1,
+                    5000,
+                ),
+                Param(
+                    "load_requests", int, 200, "requests in the served load run", None, 10, 100000, full=1000
+                ),
+                Param("concurrency", int, 4, "concurrent clients in the served load run", None, 1, 64),
+                TIME_LIMIT_S,
+            ),
+        ),
+        NotebookEntry(
+            "99_results_dashboard",
+            "Results dashboard: trade-offs, Keras vs PyTorch, metric history, self-check status",
+            common_params()
+            + (
+                Param("run_id", str, "", "show one run's records; empty shows the newest of every metric"),
+                Param(
+                    "history_metric",
+                    str,
+                    "",
+                    "metric whose history to plot; empty picks the one that moved most",
+                ),
+                Param(
+                    "framework",
+                    str,
+                    "all",
+                    "framework shown in the trade-off plots",
+                    ("all", "keras", "torch"),
+                ),
+            ),
+        ),
     )
 }
 
@@ -429,3 +508,40 @@ def params_of(notebook: str) -> tuple[Param, ...]:
 def defaults(notebook: str) -> dict[str, Any]:
     """A notebook's quick-profile values, name -> default (what its parameters cell holds)."""
     return {p.name: p.default for p in params_of(notebook)}
+
+
+DOC_START, DOC_END = "<!-- labkit params: start -->", "<!-- labkit params: end -->"
+
+
+def markdown() -> str:
+    """Every notebook's parameters as markdown tables: the reference section of docs/instructors.md."""
+    lines = []
+    for entry_ in SERIES.values():
+        lines += [
+            f"### {entry_.name}",
+            "",
+            entry_.title,
+            "",
+            "| parameter | type | default | full | allowed | what |",
+        ]
+        lines.append("|---|---|---|---|---|---|")
+        for p in entry_.params:
+            full = p.value_for("full")
+            lines.append(
+                f"| `{p.name}` | {p.kind.__name__} | `{p.default!r}` | "
+                f"{f'`{full!r}`' if full != p.default else ''} | {p.allowed()} | {p.help} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_params_doc(path: Path) -> Path:
+    """Replace the generated section between the markers of `path` with `markdown()` (written atomically)."""
+    from labkit import files
+
+    text = path.read_text(encoding="utf-8")
+    if DOC_START not in text or DOC_END not in text:
+        raise ValueError(f"{path} lacks the markers {DOC_START} and {DOC_END} around its parameter tables.")
+    head, rest = text.split(DOC_START, 1)
+    tail = rest.split(DOC_END, 1)[1]
+    return files.write_atomic(path, f"{head}{DOC_START}\n{markdown()}\n{DOC_END}{tail}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from labkit import paths
 
@@ -40,6 +41,12 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
     from labkit import catalog, runner
 
+    if args.doc:
+        print(f"Parameter tables written to {catalog.write_params_doc(Path(args.doc))}")
+        return 0
+    if args.notebook is None:
+        print(catalog.markdown())
+        return 0
     notebook = runner.resolve([args.notebook])[0]
     inferred = papermill.inspect_notebook(str(notebook))
     print(f"{notebook.stem}: {catalog.entry(notebook.stem).title}\n")
@@ -129,7 +136,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true")
     run.set_defaults(func=_cmd_run)
     show = sub.add_parser("params", help="a notebook's parameters: types, defaults, allowed values")
-    show.add_argument("notebook")
+    show.add_argument("notebook", nargs="?", help="a notebook; without one, every notebook as markdown")
+    show.add_argument("--doc", metavar="FILE", help="rewrite FILE's generated parameter section")
     show.set_defaults(func=_cmd_params)
     rep = sub.add_parser("report", help="write results/report.md from the ledger")
     rep.add_argument("--run-id", default=None)

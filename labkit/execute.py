@@ -7,7 +7,6 @@ kernel's peak memory, whatever the notebook does. Writes a small JSON result for
 from __future__ import annotations
 
 import json
-import resource
 import sys
 from pathlib import Path
 
@@ -36,7 +35,6 @@ def main(argv: list[str]) -> int:
         }
     except Exception as error:  # the kernel died or could not start: report it, do not hide it
         result = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
-    result["children_max_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     Path(result_file).write_text(json.dumps(result), encoding="utf-8")
     return 0
 

@@ -7,9 +7,15 @@ model with uint8/int8 input expects `q = round(x / scale) + zero_point`; its out
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
 from labkit.tf_env import quiet
+
+VARIANTS = ("float32", "dynamic", "float16", "int8")
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> np.ndarray:
@@ -91,3 +97,68 @@ class LiteRTModel:
         """Top-1 accuracy, evaluated in batches."""
         predictions = [self.predict(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
         return float(np.mean(np.concatenate(predictions) == y))
+
+
+def convert(
+    model: Any, variant: str, representative: Callable[[], Iterable[list[np.ndarray]]] | None = None
+) -> bytes:
+    """A .tflite flatbuffer of a Keras model or a SavedModel directory: float32, dynamic, float16, or full
+    int8 with uint8 I/O.
+
+    Notebook 03 builds this converter set-up step by step; later notebooks call it. `representative`
+    yields lists of float32 arrays shaped like one input batch; int8 needs it. A SavedModel converts
+    faster than a Keras model (no tracing), so export once and convert that when both are needed.
+    """
+    from labkit.tf_env import import_tensorflow
+
+    tf = import_tensorflow()
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {variant!r}.")
+    if variant == "int8" and representative is None:
+        raise ValueError("full-int8 conversion needs a representative dataset of real float32 inputs.")
+    if isinstance(model, (str, Path)):
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(model))
+    else:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if variant != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if variant == "int8":
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    with quiet():  # the converter logs from C++ and warns about uint8 input statistics
+        return converter.convert()
+
+
+def size_breakdown(model_content: bytes) -> dict[str, int]:
+    """Bytes of a .tflite file by what they hold: weights by type, quantization parameters, the rest.
+
+    Per-channel quantization stores a float32 scale and an int64 zero point for every output channel, and
+    biases stay int32; in a narrow network such as MobileNetV2 at small alpha they are a visible share.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    with quiet():
+        interpreter = Interpreter(model_content=model_content)
+    parts = {"float32 weights": 0, "int8 weights": 0, "int32 biases": 0, "quantization parameters": 0}
+    for details in interpreter.get_tensor_details():
+        quantization = details["quantization_parameters"]
+        parts["quantization parameters"] += (
+            4 * quantization["scales"].size + 8 * quantization["zero_points"].size
+        )
+        try:
+            constant = interpreter.get_tensor(
+                details["index"]
+            )  # only constant tensors have data before allocation
+        except ValueError:
+            continue
+        kind = {"float32": "float32 weights", "int8": "int8 weights", "int32": "int32 biases"}.get(
+            constant.dtype.name
+        )
+        if kind is not None:
+            parts[kind] += constant.nbytes
+    parts["graph, names and other"] = len(model_content) - sum(parts.values())
+    return parts

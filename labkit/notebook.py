@@ -53,3 +53,19 @@ def torch_device(requested: str) -> str:
 def headless() -> bool:
     """True under `labkit run`, `make test` (nbval) or LABKIT_HEADLESS=1: no one watches live widgets."""
     return os.environ.get("LABKIT_HEADLESS") == "1"
+
+
+def release_memory() -> float:
+    """Collect garbage and hand freed heap pages back to the OS (glibc), so a notebook that trains and
+    then starts a server stays within a small machine's memory; returns this process's RSS in MiB."""
+    import ctypes
+    import gc
+
+    import psutil
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): collection alone
+        pass
+    return psutil.Process().memory_info().rss / 2**20

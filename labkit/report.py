@@ -64,13 +64,13 @@ def _summary_section(run_dir: Path | None) -> list[str]:
             s["notebook"],
             s["status"],
             f"{s['seconds']:.1f}",
-            f"{s['peak_rss_mb']:.0f}",
+            f"{s.get('peak_memory_mb', s.get('peak_rss_mb', 0.0)):.0f}",
             str(s["checks_passed"]),
         ]
         for s in summary
     ]
     return [f"Run `{run_dir.name}`.", ""] + _table(
-        ["notebook", "status", "seconds", "peak RSS (MB)", "checks passed"], rows
+        ["notebook", "status", "seconds", "peak memory (MB)", "checks passed"], rows
     )
 
 

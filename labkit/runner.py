@@ -3,7 +3,7 @@
 Parameters are validated against labkit.catalog before any kernel starts. Each notebook runs in its
 own process tree with a timeout; a failure does not stop the series. The run directory
 `results/runs/<run-id>/` gets the executed notebooks, `run.json` (environment, parameters) and
-`summary.json` (status, seconds, peak RSS of the kernel, checks passed, per notebook).
+`summary.json` (status, seconds, peak memory of the kernel and its servers, checks passed, per notebook).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Outcome:
     notebook: str
     status: str
     seconds: float
-    peak_rss_mb: float
+    peak_memory_mb: float
     checks_passed: int
     error: str | None = None
 
@@ -111,12 +111,20 @@ def count_checks(executed: Path) -> int:
     return total
 
 
-def _tree_rss_mb(process: psutil.Process) -> float:
-    """Resident memory of the driver's descendants (the kernel and whatever it started)."""
+def _tree_memory_mb(process: psutil.Process) -> float:
+    """Memory of the driver's descendants (the kernel and whatever it started), as the sum of their PSS.
+
+    PSS charges a shared page to each process in proportion, so TensorFlow's libraries, mapped by the
+    kernel and by a server it starts, count once, as the machine's memory limit counts them; summing RSS
+    would count them twice. Where PSS is unavailable (not Linux), RSS.
+    """
     total = 0
     try:
         for child in process.children(recursive=True):
             try:
+                info = child.memory_full_info()
+                total += getattr(info, "pss", info.rss)
+            except psutil.AccessDenied:
                 total += child.memory_info().rss
             except psutil.Error:
                 continue
@@ -146,7 +154,7 @@ def _kill_tree(process: psutil.Process) -> None:
 def execute(
     source: Path, target: Path, parameters: dict[str, Any], timeout_s: float, env: dict[str, str]
 ) -> Outcome:
-    """Run one notebook in a child process; enforce the timeout; measure time and peak RSS."""
+    """Run one notebook in a child process; enforce the timeout; measure time and peak memory."""
     with tempfile.TemporaryDirectory(prefix="labkit-") as scratch:
         parameters_file = Path(scratch) / "parameters.json"
         result_file = Path(scratch) / "result.json"
@@ -170,7 +178,7 @@ def execute(
         driver = psutil.Process(child.pid)
         peak, status = 0.0, None
         while child.poll() is None:
-            peak = max(peak, _tree_rss_mb(driver))
+            peak = max(peak, _tree_memory_mb(driver))
             if time.perf_counter() - started > timeout_s:
                 _kill_tree(driver)
                 status = "timeout"
@@ -199,7 +207,6 @@ def execute(
                 f"driver exited {child.returncode}: {tail}",
             )
         result = json.loads(result_file.read_text(encoding="utf-8"))
-        peak = max(peak, result["children_max_rss_mb"])
         return Outcome(
             source.stem,
             result["status"],
@@ -270,10 +277,11 @@ def run(
 
 def format_table(outcomes: list[Outcome]) -> str:
     """The summary table printed at the end of a run."""
-    header = f"{'notebook':<44} {'status':<8} {'seconds':>8} {'peak_rss_mb':>12} {'checks':>7}"
+    header = f"{'notebook':<44} {'status':<8} {'seconds':>8} {'peak_memory_mb':>14} {'checks':>7}"
     lines = [header, "-" * len(header)]
     for o in outcomes:
         lines.append(
-            f"{o.notebook:<44} {o.status:<8} {o.seconds:>8.1f} {o.peak_rss_mb:>12.1f} {o.checks_passed:>7d}"
+            f"{o.notebook:<44} {o.status:<8} {o.seconds:>8.1f} "
+            f"{o.peak_memory_mb:>14.1f} {o.checks_passed:>7d}"
         )
     return "\n".join(lines)

@@ -71,6 +71,33 @@ class Version:
         return {key: value.numpy() for key, value in fn(**arrays).items()}
 
 
+def export(model: Any, base: Path, version: int, input_name: str = "pixels") -> Path:
+    """Save a Keras model as version `version` under `base`: `input_name` -> `probabilities`.
+
+    The SavedModel is written to a staging directory and renamed into place, so a polling server never
+    sees half a version. The signature takes the model's own input shape with a free batch dimension.
+    """
+    from labkit.tf_env import import_tensorflow, quiet
+
+    tf = import_tensorflow()
+    target = Path(base) / str(version)
+    if target.exists():
+        raise FileExistsError(f"{target} exists; versions are immutable, so export as version {version + 1}.")
+    spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32, name=input_name)
+
+    @tf.function(input_signature=[spec])
+    def serve(x):
+        return {"probabilities": model(x, training=False)}
+
+    staging = Path(base) / f".staging-{version}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    with quiet():
+        tf.saved_model.save(model, str(staging), signatures={"serving_default": serve})
+    staging.rename(target)
+    return target
+
+
 def discover(base: Path) -> list[int]:
     """Numeric version directories under the model base path that hold a saved_model.pb, ascending."""
     if not base.is_dir():

@@ -78,7 +78,7 @@ def _summary(run_id: str, rows: list[tuple[str, str, int]]) -> None:
     folder = paths.runs_dir() / run_id
     folder.mkdir(parents=True)
     content = [
-        {"notebook": n, "status": s, "checks_passed": c, "seconds": 1.0, "peak_rss_mb": 1.0}
+        {"notebook": n, "status": s, "checks_passed": c, "seconds": 1.0, "peak_memory_mb": 1.0}
         for n, s, c in rows
     ]
     (folder / "summary.json").write_text(json.dumps(content))

@@ -9,7 +9,7 @@ import nbformat
 import papermill
 import pytest
 
-from labkit import catalog, params, runner
+from labkit import catalog, params, paths, runner
 
 NOTEBOOKS = runner.available_notebooks()
 
@@ -54,3 +54,34 @@ def test_committed_outputs_are_small_and_clean(path) -> None:
         i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and c["execution_count"] is None
     ]
     assert unexecuted == [], f"{path.name}: code cells without committed outputs: {unexecuted}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_course_layer(path) -> None:
+    """Objectives, previous/next links, two exercises with hidden reference solutions, a summary."""
+    cells = nbformat.read(path, as_version=4).cells
+    intro = cells[0].source
+    bullets = intro.split("**Learning objectives**")[-1].split("**Prerequisites")[0].count("\n- ")
+    assert "**Learning objectives**" in intro and 3 <= bullets <= 5, f"{path.stem}: {bullets} objectives"
+    assert "**Prerequisites" in intro, f"{path.stem}: no prerequisites"
+    assert path.stem.startswith("00") or "**Previous:**" in intro, (
+        f"{path.stem}: no link to the previous notebook"
+    )
+    markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    assert "## What you learned" in markdown and "**Next:**" in markdown, (
+        f"{path.stem}: no summary or next link"
+    )
+    solutions = [c for c in cells if "solution" in c.metadata.get("tags", [])]
+    hidden = [c.metadata.get("jupyter", {}).get("source_hidden") for c in solutions]
+    assert len(solutions) >= 2 and all(hidden), f"{path.stem}: {len(solutions)} solutions, hidden {hidden}"
+    for number in (1, 2):
+        assert f"**E{number}.**" in markdown, f"{path.stem}: exercise E{number} missing"
+
+
+def test_instructor_guide_has_the_current_parameters() -> None:
+    doc = (paths.repo_root() / "docs" / "instructors.md").read_text(encoding="utf-8")
+    section = doc.split(catalog.DOC_START)[1].split(catalog.DOC_END)[0].strip()
+    assert section == catalog.markdown().strip(), (
+        "docs/instructors.md's parameter tables differ from labkit/catalog.py; "
+        "run `.venv/bin/labkit params --doc docs/instructors.md`."
+    )

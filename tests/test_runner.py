@@ -52,9 +52,9 @@ def test_series_runs_on_after_a_failure_and_writes_summary(series: Path) -> None
     assert "ValueError: lesson broke" in outcomes[1].error, outcomes[1].error
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [sorted(s) for s in summary] == [
-        sorted(["notebook", "status", "seconds", "peak_rss_mb", "checks_passed", "error"])
+        sorted(["notebook", "status", "seconds", "peak_memory_mb", "checks_passed", "error"])
     ] * 2, summary
-    assert all(s["peak_rss_mb"] > 20 and s["seconds"] > 0 for s in summary), summary
+    assert all(s["peak_memory_mb"] > 20 and s["seconds"] > 0 for s in summary), summary
     executed = nbformat.read(run_dir / "90_ok.ipynb", as_version=4)
     assert "PASS: one (work=3)" in json.dumps(executed.cells[-2].outputs), "the -p value did not arrive"
     assert json.loads((run_dir / "run.json").read_text())["environment"]["packages"]["labkit"]

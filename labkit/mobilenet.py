@@ -1,0 +1,93 @@
+"""The case study's classifier: MobileNetV2 from `keras.applications` with its preprocessing in the graph.
+
+The seed builds MobileNetV2 on ImageNet weights (an internet download), never trains it, and never applies
+MobileNetV2's `preprocess_input`. Here the preprocessing is a layer of the model, so every caller (LiteRT,
+TF Serving, a client that forgot) feeds plain 0-255 pixels; the weights are trained here from scratch by
+default, and ImageNet weights are an opt-in that loads from the Keras cache and fails offline clearly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from labkit import tf_env
+
+IMAGENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+IMAGENET_SIZES = (96, 128, 160, 192, 224)
+PREPROCESS_LAYER = "preprocess_input"
+BASE_LAYER = "mobilenetv2_base"
+
+
+def imagenet_weights_file(alpha: float, image_size: int) -> Path:
+    """Where Keras caches MobileNetV2's ImageNet weights (no top) for this alpha and input size."""
+    rows = image_size if image_size in IMAGENET_SIZES else 224  # Keras falls back to the 224 weights
+    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    return keras_home / "models" / f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}_no_top.h5"
+
+
+def _imagenet_base(alpha: float, shape: tuple[int, int, int]) -> Any:
+    """MobileNetV2 with ImageNet weights from the Keras cache (downloaded by Keras only when online)."""
+    keras = tf_env.import_tensorflow().keras
+    if alpha not in IMAGENET_ALPHAS:
+        raise ValueError(f"ImageNet weights exist for alpha in {IMAGENET_ALPHAS}; got alpha={alpha}.")
+    try:
+        with tf_env.quiet():
+            return keras.applications.MobileNetV2(
+                input_shape=shape, alpha=alpha, include_top=False, weights="imagenet", pooling="avg"
+            )
+    except Exception as error:  # Keras raises a bare Exception ("URL fetch failure") when offline
+        cached = imagenet_weights_file(alpha, shape[0])
+        reason = str(error).split(" -- ")[-1][:80]  # Keras' message ends with the network error
+        raise FileNotFoundError(
+            f"MobileNetV2 ImageNet weights are not in the Keras cache ({cached}) and could not be "
+            f"downloaded ({reason}); run the notebook once online or copy the file there, or use "
+            "weights='none' to train from scratch."
+        ) from None
+
+
+def build(
+    num_classes: int,
+    image_size: int,
+    alpha: float = 0.35,
+    weights: str = "none",
+    bn_momentum: float = 0.9,
+    seed: int = 0,
+) -> Any:
+    """A Keras classifier: 0-255 pixels -> preprocess_input (a layer) -> MobileNetV2 -> softmax.
+
+    `weights="none"` initialises from `seed` and sets batch-norm momentum to `bn_momentum`: Keras' 0.999
+    suits ImageNet's many steps, but a few hundred steps leave its moving averages near their initial
+    values and the model predicts one class at inference. `weights="imagenet"` freezes the base.
+    """
+    keras = tf_env.import_tensorflow().keras
+    if weights not in ("none", "imagenet"):
+        raise ValueError(f"weights must be 'none' or 'imagenet'; got {weights!r}.")
+    shape = (image_size, image_size, 3)
+    keras.utils.set_random_seed(seed)
+    if weights == "imagenet":
+        base = _imagenet_base(alpha, shape)
+        base.trainable = False
+    else:
+        base = keras.applications.MobileNetV2(
+            input_shape=shape, alpha=alpha, include_top=False, weights=None, pooling="avg"
+        )
+        for layer in base.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = bn_momentum
+    base._name = BASE_LAYER
+    pixels = keras.Input(shape, name="pixels")
+    # mobilenet_v2.preprocess_input computes x / 127.5 - 1; as a layer it travels with the model.
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name=PREPROCESS_LAYER)(pixels)
+    features = base(x, training=False) if weights == "imagenet" else base(x)
+    probabilities = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(features)
+    return keras.Model(pixels, probabilities, name="shapes_mobilenetv2")
+
+
+def without_preprocessing(model: Any) -> Any:
+    """The same trained layers with the preprocess_input layer skipped: the seed's input path."""
+    keras = tf_env.import_tensorflow().keras
+    pixels = keras.Input(model.input_shape[1:], name="pixels")
+    features = model.get_layer(BASE_LAYER)(pixels)
+    return keras.Model(pixels, model.get_layer("probabilities")(features))

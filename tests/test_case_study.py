@@ -1,0 +1,121 @@
+"""The case study's labkit parts: MobileNetV2 with preprocessing inside, the offline ImageNet error,
+03's converter as a function, where an int8 file's bytes go, and a SavedModel export that serves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from labkit import data, litert, mobilenet, tf_env, tfserving
+
+
+@pytest.fixture(scope="module")
+def tf():
+    return tf_env.import_tensorflow()
+
+
+def test_the_first_layer_is_preprocess_input_and_batch_norm_is_fast(tf) -> None:
+    model = mobilenet.build(5, 32, alpha=0.35, seed=0)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    ours = model.get_layer(mobilenet.PREPROCESS_LAYER)(x).numpy()
+    keras_reference = tf.keras.applications.mobilenet_v2.preprocess_input(x.copy())
+    assert np.abs(ours - keras_reference).max() < 1e-6, np.abs(ours - keras_reference).max()
+    norms = [
+        layer.momentum
+        for layer in model.get_layer(mobilenet.BASE_LAYER).layers
+        if isinstance(layer, tf.keras.layers.BatchNormalization)
+    ]
+    assert len(norms) > 30 and set(norms) == {0.9}, (len(norms), set(norms))
+    assert model.output_shape == (None, 5), model.output_shape
+    skipped = mobilenet.without_preprocessing(model)
+    assert skipped.get_layer(mobilenet.BASE_LAYER) is model.get_layer(mobilenet.BASE_LAYER)
+    gap = np.abs(skipped(ours).numpy() - model(x).numpy()).max()
+    assert gap < 1e-5, f"the skipped-preprocessing model on preprocessed input differs by {gap}"
+
+
+def test_imagenet_weights_offline_fail_with_one_sentence(tf, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise Exception(
+            "URL fetch failure on https://x: None -- [Errno -3] Temporary failure in name resolution"
+        )
+
+    monkeypatch.setattr("tf_keras.src.utils.data_utils.get_file", offline)  # what MobileNetV2 calls
+    with pytest.raises(FileNotFoundError) as caught:
+        mobilenet.build(5, 96, alpha=0.35, weights="imagenet")
+    message = str(caught.value)
+    expected = tmp_path / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5"
+    assert str(expected) in message and "Temporary failure in name resolution" in message, message
+    assert "weights='none'" in message and message.count(". ") == 0, message
+    with pytest.raises(ValueError, match="alpha in"):
+        mobilenet.build(5, 96, alpha=0.4, weights="imagenet")
+    with pytest.raises(ValueError, match="'none' or 'imagenet'"):
+        mobilenet.build(5, 96, weights="cache")
+
+
+def test_imagenet_file_name_follows_keras_sizes() -> None:
+    assert mobilenet.imagenet_weights_file(0.5, 128).name.endswith("_0.5_128_no_top.h5")
+    assert mobilenet.imagenet_weights_file(0.35, 64).name.endswith("_0.35_224_no_top.h5")  # Keras' fallback
+
+
+@pytest.fixture(scope="module")
+def small_cnn(tf):
+    rng = np.random.default_rng(0)
+    model = tf.keras.Sequential(
+        [
+            tf.keras.Input((16, 16, 3)),
+            tf.keras.layers.Conv2D(32, 3, activation="relu"),
+            tf.keras.layers.GlobalAveragePooling2D(),
+            tf.keras.layers.Dense(4),
+        ]
+    )
+    model.set_weights(
+        [rng.normal(0, 0.2, w.shape).astype(np.float32) for w in model.get_weights()]
+    )  # no zero bias
+    return model, rng.uniform(0, 1, (32, 16, 16, 3)).astype(np.float32)
+
+
+def test_convert_refuses_unknown_variants_and_int8_without_data(small_cnn) -> None:
+    model, _ = small_cnn
+    with pytest.raises(ValueError, match="variant must be one of float32, dynamic, float16, int8"):
+        litert.convert(model, "int4")
+    with pytest.raises(ValueError, match="representative dataset"):
+        litert.convert(model, "int8")
+
+
+def test_size_breakdown_accounts_for_every_weight(small_cnn) -> None:
+    model, x = small_cnn
+    float_blob = litert.convert(model, "float32")
+    int8_blob = litert.convert(model, "int8", lambda: ([x[i : i + 1]] for i in range(len(x))))
+    before, after = litert.size_breakdown(float_blob), litert.size_breakdown(int8_blob)
+    weights = 3 * 3 * 3 * 32 + 32 * 4
+    assert before["float32 weights"] == 4 * (weights + 32 + 4), before
+    shapes = before["int32 biases"]  # int32 shape constants, in both files
+    assert after["int8 weights"] == weights and after["int32 biases"] - shapes == 4 * (32 + 4), (
+        before,
+        after,
+    )
+    assert after["quantization parameters"] >= 12 * (32 + 4), after  # a scale and a zero point per channel
+    assert sum(after.values()) == len(int8_blob) and min(after.values()) >= 0, after
+
+
+def test_export_writes_an_immutable_version_that_serves(small_cnn, tmp_path: Path) -> None:
+    model, x = small_cnn
+    base = tmp_path / "cnn"
+    target = tfserving.export(model, base, 1)
+    assert target == base / "1" and tfserving.discover(base) == [1], list(base.iterdir())
+    assert not list(base.glob(".staging-*")), list(base.iterdir())
+    version = tfserving.Version.load(1, target)
+    out = version.run("serving_default", {"pixels": x[:3]})["probabilities"]
+    assert np.abs(out - model(x[:3]).numpy()).max() < 1e-5
+    with pytest.raises(FileExistsError, match="export as version 2"):
+        tfserving.export(model, base, 1)
+
+
+def test_case_study_shapes_are_checksummed() -> None:
+    assert data._shapes_entry({"n_per_class": 400, "size": 64, "seed": 0}) == "shapes_case_study"
+    assert data._shapes_entry({"n_per_class": 200, "size": 64, "seed": 0}) == "shapes"
+    assert data._shapes_entry({"n_per_class": 300, "size": 64, "seed": 0}) is None
