@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # This machine's pip configuration warns once per package about absent local mirrors; keep real errors.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: run test lint format unit notebooks refresh lab report clean venv java
+.PHONY: run test lint format unit notebooks refresh lab report clean venv java binder-check
 
 venv: $(STAMP) java
 
@@ -72,3 +72,19 @@ lab: $(STAMP)
 
 clean:
 	rm -rf results .pytest_cache .ruff_cache
+
+# What Binder (repo2docker) does with binder/, without Docker: the Python of runtime.txt, the Debian packages
+# of apt.txt (a dry run, or already installed), a fresh venv with `pip install -r binder/requirements.txt`
+# from the repository root, then the dataset checksums and notebook 00 run with that environment.
+BINDER_VENV ?= /tmp/labkit-binder-venv
+binder-check:
+	@want=$$(sed -n 's/^python-//p' binder/runtime.txt); have=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	test "$$want" = "$$have" || { echo "binder/runtime.txt asks for Python $$want; $(PYTHON) is $$have"; exit 1; }
+	@for pkg in $$(grep -v '^#' binder/apt.txt); do \
+		dpkg -s $$pkg >/dev/null 2>&1 && echo "apt: $$pkg installed" || \
+		{ apt-get install --dry-run -qq $$pkg >/dev/null && echo "apt: $$pkg installable"; } || \
+		{ echo "apt: $$pkg cannot be installed"; exit 1; }; done
+	rm -rf $(BINDER_VENV) && $(PYTHON) -m venv $(BINDER_VENV)
+	$(BINDER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --retries 1 --timeout 5 -r binder/requirements.txt 2>&1 | $(QUIET_PIP)
+	$(BINDER_VENV)/bin/labkit datasets
+	LABKIT_RESULTS_DIR=$(BINDER_VENV)/results $(BINDER_VENV)/bin/labkit run 00 --no-progress

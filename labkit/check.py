@@ -46,3 +46,38 @@ def check_close(value: float, expected: float, claim: str, rel: float = 1e-6, ab
     """Float equality within a relative/absolute tolerance, tolerances shown with the figures."""
     ok = math.isclose(value, expected, rel_tol=rel, abs_tol=abs_)
     check(ok, claim, value=value, expected=expected, rel=rel, abs=abs_)
+
+
+def paired_drop(reference_correct: Any, candidate_correct: Any) -> tuple[float, float, int]:
+    """Accuracy drop in points of a candidate against a reference on the same examples, its standard error
+    (paired: only examples whose answer changed carry information), and how many changed."""
+    import numpy as np
+
+    ref, cand = np.asarray(reference_correct, bool), np.asarray(candidate_correct, bool)
+    n = ref.size
+    lost, gained = int(np.sum(ref & ~cand)), int(np.sum(~ref & cand))
+    drop = (lost - gained) / n
+    se = math.sqrt(max(lost + gained - n * drop * drop, 0.0)) / n
+    return 100 * drop, 100 * se, lost + gained
+
+
+def check_drop_at_most(
+    reference_correct: Any, candidate_correct: Any, maximum_pts: float, claim: str
+) -> float:
+    """The candidate loses at most `maximum_pts` points, within the test set's noise: fails when even the
+    drop's 95% lower bound (drop - 1.96 SE, paired) exceeds the maximum. Returns the measured drop.
+
+    With a few hundred test images one image is a third of a point and a handful of answers change either
+    way under quantization, so the point estimate alone would pass or fail by chance near the goal.
+    """
+    drop, se, changed = paired_drop(reference_correct, candidate_correct)
+    check(
+        drop - 1.96 * se <= maximum_pts,
+        claim,
+        drop_pts=drop,
+        se_pts=se,
+        changed=changed,
+        images=len(reference_correct),
+        maximum_pts=maximum_pts,
+    )
+    return drop

@@ -28,3 +28,16 @@ def test_equal_and_close() -> None:
     check.check_close(1.0 + 1e-9, 1.0, "ratio within tolerance")
     with pytest.raises(AssertionError, match=r"value=3, maximum=2"):
         check.check_at_most(3, 2, "latency budget")
+
+
+def test_paired_drop_counts_only_changed_answers(capsys) -> None:
+    reference = [True] * 290 + [False] * 10
+    candidate = [True] * 287 + [False] * 3 + [True] * 1 + [False] * 9  # 3 lost, 1 gained
+    drop, se, changed = check.paired_drop(reference, candidate)
+    assert (round(drop, 4), changed) == (round(200 / 300, 4), 4), (drop, changed)
+    assert abs(se - 100 * (4 - 300 * (2 / 300) ** 2) ** 0.5 / 300) < 1e-9, se
+    assert check.check_drop_at_most(reference, candidate, 1.0, "int8 within a point") == drop
+    assert "PASS: int8 within a point (drop_pts=0.666667" in capsys.readouterr().out
+    worse = [True] * 250 + [False] * 50  # 40 more lost: 13 points, far beyond the noise
+    with pytest.raises(AssertionError, match="FAIL: noise calibration within a point .drop_pts=13.3333"):
+        check.check_drop_at_most(reference, worse, 1.0, "noise calibration within a point")
