@@ -28,6 +28,13 @@ TIME_LIMIT_S = Param(
 )
 
 
+def calibration_samples(maximum: int) -> Param:
+    """The int8 calibration set's size, shared by 03 and 13; at most the training images there are."""
+    return Param(
+        "calibration_samples", int, 100, "real training images for int8 calibration", None, 1, maximum
+    )
+
+
 @dataclass(frozen=True)
 class NotebookEntry:
     """A notebook of the series: its file stem, title and declared parameters."""
@@ -107,15 +114,7 @@ SERIES: dict[str, NotebookEntry] = {
             "Quantization: LiteRT float16, dynamic-range, full int8 and QAT, measured",
             common_params()
             + (
-                Param(
-                    "calibration_samples",
-                    int,
-                    100,
-                    "real training images for int8 calibration",
-                    None,
-                    1,
-                    1151,
-                ),
+                calibration_samples(1151),
                 Param("threads", int, 1, "LiteRT interpreter threads for every variant", None, 1, 64),
                 Param(
                     "iterations", int, 300, "timed calls per variant at batch 1", None, 10, 100000, full=2000
@@ -450,15 +449,7 @@ SERIES: dict[str, NotebookEntry] = {
                 Param(
                     "learning_rate", float, 0.01, "Adam's initial rate (cosine decay to 0)", None, 1e-6, 1.0
                 ),
-                Param(
-                    "calibration_samples",
-                    int,
-                    100,
-                    "real training images for int8 calibration",
-                    None,
-                    1,
-                    5000,
-                ),
+                calibration_samples(5000),
                 Param(
                     "load_requests", int, 200, "requests in the served load run", None, 10, 100000, full=1000
                 ),
