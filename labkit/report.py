@@ -156,6 +156,8 @@ def build(run_id: str | None = None) -> Path:
     rows = latest_metrics(chosen)
     out = paths.results_dir() / "report.md"
     figures = paths.results_dir() / "report_files"
+    for stale in figures.glob("*.png"):  # a figure the new report does not draw must not linger
+        stale.unlink()
     lines = ["# Workbook results", ""] + _summary_section(run_dir) + [""] + _status_section()
     lines += ["", *_trade_off_section(chosen, figures, out), "", *_frameworks_section(chosen)]
     lines += ["", *_history_section(records, figures, out), ""]
