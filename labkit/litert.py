@@ -143,22 +143,20 @@ def size_breakdown(model_content: bytes) -> dict[str, int]:
 
     with quiet():
         interpreter = Interpreter(model_content=model_content)
-    parts = {"float32 weights": 0, "int8 weights": 0, "int32 biases": 0, "quantization parameters": 0}
+    kinds = {"float32": "float32 weights", "int8": "int8 weights", "int32": "int32 biases"}
+    parts = dict.fromkeys([*kinds.values(), "quantization parameters"], 0)
     for details in interpreter.get_tensor_details():
-        quantization = details["quantization_parameters"]
-        parts["quantization parameters"] += (
-            4 * quantization["scales"].size + 8 * quantization["zero_points"].size
+        scales, zero_points = (
+            details["quantization_parameters"]["scales"],
+            details["quantization_parameters"]["zero_points"],
         )
+        parts["quantization parameters"] += 4 * scales.size + 8 * zero_points.size  # float32 and int64
+        # Before allocation only constant tensors (weights, biases, shapes) have data to read.
         try:
-            constant = interpreter.get_tensor(
-                details["index"]
-            )  # only constant tensors have data before allocation
+            constant = interpreter.get_tensor(details["index"])
         except ValueError:
             continue
-        kind = {"float32": "float32 weights", "int8": "int8 weights", "int32": "int32 biases"}.get(
-            constant.dtype.name
-        )
-        if kind is not None:
-            parts[kind] += constant.nbytes
+        if constant.dtype.name in kinds:
+            parts[kinds[constant.dtype.name]] += constant.nbytes
     parts["graph, names and other"] = len(model_content) - sum(parts.values())
     return parts
