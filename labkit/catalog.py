@@ -514,8 +514,8 @@ def markdown() -> str:
             entry_.title,
             "",
             "| parameter | type | default | full | allowed | what |",
+            "|---|---|---|---|---|---|",
         ]
-        lines.append("|---|---|---|---|---|---|")
         for p in entry_.params:
             full = p.value_for("full")
             lines.append(

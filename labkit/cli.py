@@ -13,7 +13,7 @@ EXIT_BAD_INPUT = 2
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from labkit import params, report, runner
+    from labkit import params, runner
 
     overrides = {name: params.parse_cli_value(value) for name, value in args.param}
     run_dir, outcomes = runner.run(
@@ -32,7 +32,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"\nExecuted notebooks and summary.json: {run_dir}")
     print(f"Ledger: {paths.ledger_path()}")
     if args.report:
-        print(f"Report: {report.build(run_dir.name)}")
+        print(f"Report: {_report(run_dir.name)}")
     return 0 if all(o.status == "ok" for o in outcomes) else 1
 
 
@@ -61,10 +61,18 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
+def _report(run_id: str | None) -> Path:
+    """Build results/report.md with a non-interactive backend: a terminal has no window to draw in."""
+    import matplotlib
+
     from labkit import report
 
-    print(f"Report: {report.build(args.run_id)}")
+    matplotlib.use("Agg")
+    return report.build(run_id)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    print(f"Report: {_report(args.run_id)}")
     return 0
 
 

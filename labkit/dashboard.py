@@ -14,13 +14,8 @@ from typing import Any
 
 from labkit import catalog, paths
 
-# Metric name endings that describe a compression or speed-up technique, and the axis each feeds.
-TRADE_OFF_SUFFIXES = {
-    "accuracy_drop_pts": "accuracy_drop_pts",
-    "size_ratio": "size_ratio",
-    "gzip_ratio": "gzip_ratio",
-    "speedup": "speedup",
-}
+# Metric name endings that describe a compression or speed-up technique; each is an axis of its row.
+TRADE_OFF_AXES = ("accuracy_drop_pts", "size_ratio", "gzip_ratio", "speedup")
 
 
 def select(records: Iterable[dict[str, Any]], run_id: str | None = None) -> list[dict[str, Any]]:
@@ -50,9 +45,9 @@ def _split_trade_off(metric: str) -> tuple[str, str, str] | None:
     parts = head.split(".")
     if len(parts) < 2:
         return None
-    for suffix, axis in TRADE_OFF_SUFFIXES.items():
-        if last.endswith(suffix):
-            variant = last[: -len(suffix)].rstrip("_")
+    for axis in TRADE_OFF_AXES:
+        if last.endswith(axis):
+            variant = last[: -len(axis)].rstrip("_")
             technique = ".".join([parts[0], *parts[2:], *([variant] if variant else [])])
             return technique, parts[1], axis
     return None

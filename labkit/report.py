@@ -141,10 +141,11 @@ def _history_section(records: list[dict[str, Any]], figures: Path, out: Path) ->
 
 
 def build(run_id: str | None = None) -> Path:
-    """Write results/report.md for a run (default: the latest, with the whole ledger) and return its path."""
-    import matplotlib
+    """Write results/report.md for a run (default: the latest, with the whole ledger) and return its path.
 
-    matplotlib.use("Agg")
+    Figures are saved without being shown, under whatever backend is active: a notebook calling this keeps
+    its inline plots (the command line chooses Agg itself).
+    """
     run_dir = paths.runs_dir() / run_id if run_id else latest_run_dir()
     records = ledger.read()
     chosen = dashboard.select(records, run_id)
