@@ -60,7 +60,7 @@ class Comparison:
 
 
 def _hardware() -> str:
-    from labkit import envinfo
+    from labkit.core import envinfo
 
     return f"{envinfo.cpu_model()} ({envinfo.usable_cpus()} CPUs)"
 

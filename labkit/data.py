@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit import paths
+from labkit.core import paths
 
 DIGITS_SPLIT = (0.64, 0.16, 0.20)
 SPLIT_SEED = 0

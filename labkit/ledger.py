@@ -20,7 +20,8 @@ from typing import Any
 
 from filelock import FileLock
 
-from labkit import __version__, paths
+from labkit import __version__
+from labkit.core import envinfo, paths
 
 KEYS = (
     "run_id",
@@ -34,6 +35,7 @@ KEYS = (
     "params",
     "timestamp",
     "labkit_version",
+    "git_commit",
 )
 _METRIC_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 _context: dict[str, Any] = {}
@@ -89,6 +91,7 @@ def record(
         "params": merged.pop("params"),
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         "labkit_version": __version__,
+        "git_commit": envinfo.git_commit(),
     }
     entry.update(merged)
     append(entry, path)

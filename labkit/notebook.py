@@ -6,7 +6,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from labkit import envinfo, ledger, params, seeding
+from labkit import ledger
+from labkit.core import envinfo, seeding
+from labkit.workbook import catalog, params
 
 _started: set[str] = set()
 
@@ -17,7 +19,9 @@ def start(notebook: str, namespace: Mapping[str, Any]) -> params.Params:
     The first call in a kernel rejects unknown names (a mistyped papermill parameter); a re-run in the
     same kernel, whose namespace now holds the lesson's variables, checks the declared parameters only.
     """
-    values = params.validate(notebook, namespace, reject_unknown=notebook not in _started)
+    values = params.validate(
+        catalog.params_of(notebook), namespace, notebook=notebook, reject_unknown=notebook not in _started
+    )
     _started.add(notebook)
     seeding.seed_everything(values.seed)
     ledger.set_context(notebook=notebook, profile=values.profile, device=values.device, params=dict(values))

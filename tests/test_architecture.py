@@ -1,4 +1,4 @@
-"""labkit.architecture: MAC counts of Keras layers against the hand formulas."""
+"""labkit.models.macs: MAC counts of Keras layers against the hand formulas."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from labkit import architecture  # noqa: E402
-from labkit.keras_models import keras  # noqa: E402
+from labkit.models.keras_models import keras  # noqa: E402
 
 
 def block_model(kind: str, channels: int = 64, size: int = 16):
@@ -25,19 +25,19 @@ def block_model(kind: str, channels: int = 64, size: int = 16):
 
 def test_counts_match_the_hand_formulas_at_64_channels() -> None:
     dense = 64 * 5
-    standard = architecture.model_macs(block_model("standard"))
-    separable = architecture.model_macs(block_model("separable"))
-    fused = architecture.model_macs(block_model("fused"))
+    standard = macs.model_macs(block_model("standard"))
+    separable = macs.model_macs(block_model("separable"))
+    fused = macs.model_macs(block_model("fused"))
     assert (
-        standard == architecture.standard_conv_macs(16, 16, 64, 64) + dense == 16 * 16 * 9 * 64 * 64 + dense
+        standard == macs.standard_conv_macs(16, 16, 64, 64) + dense == 16 * 16 * 9 * 64 * 64 + dense
     )
     assert (
         separable
-        == architecture.separable_conv_macs(16, 16, 64, 64) + dense
+        == macs.separable_conv_macs(16, 16, 64, 64) + dense
         == 16 * 16 * (9 * 64 + 64 * 64) + dense
     )
     assert fused == separable, "SeparableConv2D counts as depthwise + pointwise"
-    ratio = architecture.separable_ratio(64, 64)
+    ratio = macs.separable_ratio(64, 64)
     assert ratio == pytest.approx(9 * 64 / (9 + 64)) and 7.0 < ratio < 8.0, ratio
 
 
@@ -47,4 +47,4 @@ def test_strides_and_layers_without_macs() -> None:
     x = keras.layers.BatchNormalization()(x)
     x = keras.layers.ReLU()(x)
     model = keras.Model(inputs, keras.layers.MaxPooling2D()(x))
-    assert architecture.model_macs(model) == 16 * 16 * 9 * 3 * 8, architecture.model_macs(model)
+    assert macs.model_macs(model) == 16 * 16 * 9 * 3 * 8, macs.model_macs(model)

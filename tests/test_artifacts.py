@@ -1,4 +1,4 @@
-"""labkit.artifacts: a missing or corrupted baseline is rebuilt, with a message saying so."""
+"""labkit.models.artifacts: a missing or corrupted baseline is rebuilt, with a message saying so."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""labkit.async_service and labkit.async_client: micro-batching, 4xx, back-pressure, graceful shutdown.
+"""labkit.serve.async_service and labkit.serve.loadgen: micro-batching, 4xx, back-pressure, graceful shutdown.
 
-The service tests run `python -m labkit.async_service` as a real process on loopback with a small
+The service tests run `python -m labkit.serve.async_service` as a real process on loopback with a small
 TorchScript MLP and drive it with the fixed async client.
 """
 
@@ -19,7 +19,8 @@ import requests
 import torch
 from prometheus_client.parser import text_string_to_metric_families
 
-from labkit import async_client, async_service, servers, torch_models
+from labkit.models import torch_models
+from labkit.serve import loadgen, async_service, processes
 
 ROW = np.full((1, 784), 0.5, np.float32)
 
@@ -93,24 +94,24 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def service(model_file: Path, **flags: object) -> servers.ServerProcess:
-    port = servers.free_port()
+def service(model_file: Path, **flags: object) -> processes.ServerProcess:
+    port = processes.free_port()
     command = async_service.command(model_file, port, **flags)
-    process = servers.ServerProcess(command, f"http://{servers.HOST}:{port}/healthz", "async_service", 60)
-    process.url = f"http://{servers.HOST}:{port}"
+    process = processes.ServerProcess(command, f"http://{processes.HOST}:{port}/healthz", "async_service", 60)
+    process.url = f"http://{processes.HOST}:{port}"
     return process
 
 
 @pytest.fixture(scope="module")
-def running(model_file: Path) -> Iterator[servers.ServerProcess]:
+def running(model_file: Path) -> Iterator[processes.ServerProcess]:
     with service(model_file, max_body_bytes=50_000) as process:
         yield process
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
-def test_answers_match_the_model_in_input_order(running: servers.ServerProcess, model_file: Path) -> None:
+def test_answers_match_the_model_in_input_order(running: processes.ServerProcess, model_file: Path) -> None:
     x = [np.random.default_rng(i).random((1 + i % 3, 784), dtype=np.float32) for i in range(40)]
-    outcomes = asyncio.run(async_client.predict_all(running.url + "/v1/predict", x, concurrency=16))
+    outcomes = asyncio.run(loadgen.predict_all(running.url + "/v1/predict", x, concurrency=16))
     model = torch.jit.load(str(model_file))
     with torch.inference_mode():
         expected = [model(torch.from_numpy(b)).softmax(1).numpy() for b in x]
@@ -125,7 +126,7 @@ def test_answers_match_the_model_in_input_order(running: servers.ServerProcess, 
     ids=["malformed", "wrong-shape", "oversized"],
 )
 def test_bad_requests_get_a_4xx_and_the_service_keeps_answering(
-    running: servers.ServerProcess, body: bytes, status: int
+    running: processes.ServerProcess, body: bytes, status: int
 ) -> None:
     refused = requests.post(running.url + "/v1/predict", data=body, timeout=10)
     assert refused.status_code == status, f"{refused.status_code} (wanted {status}): {refused.text[:200]}"
@@ -134,15 +135,15 @@ def test_bad_requests_get_a_4xx_and_the_service_keeps_answering(
 
 
 def test_errors_report_the_time_they_took() -> None:
-    url = f"http://{servers.HOST}:{servers.free_port()}/v1/predict"  # nothing listens
-    outcome = asyncio.run(async_client.predict_all(url, [ROW], concurrency=1))[0]
+    url = f"http://{processes.HOST}:{processes.free_port()}/v1/predict"  # nothing listens
+    outcome = asyncio.run(loadgen.predict_all(url, [ROW], concurrency=1))[0]
     assert outcome.status is None and "ClientConnectorError" in (outcome.error or ""), outcome
     assert outcome.latency_ms > 0, f"a failure reported a latency of {outcome.latency_ms} ms"
 
 
 def test_overload_is_refused_with_503_and_no_accepted_request_is_lost(model_file: Path) -> None:
     with service(model_file, queue_limit=4, max_batch=2, max_wait_ms=50) as process:
-        outcomes = asyncio.run(async_client.predict_all(process.url + "/v1/predict", [ROW] * 120, 120))
+        outcomes = asyncio.run(loadgen.predict_all(process.url + "/v1/predict", [ROW] * 120, 120))
     statuses = [o.status for o in outcomes]
     assert set(statuses) <= {200, 503}, f"statuses other than 200/503: {set(statuses)}"
     assert statuses.count(503) > 0 and statuses.count(200) > 0, f"{statuses.count(503)} refused"
@@ -157,8 +158,8 @@ def test_sigterm_answers_every_accepted_request(model_file: Path) -> None:
         families = {f.name: f for f in text_string_to_metric_families(text)}
         return families["inference_in_flight"].samples[0].value
 
-    async def scenario() -> list[async_client.Outcome]:
-        pending = asyncio.ensure_future(async_client.predict_all(process.url + "/v1/predict", [ROW] * 40, 40))
+    async def scenario() -> list[loadgen.Outcome]:
+        pending = asyncio.ensure_future(loadgen.predict_all(process.url + "/v1/predict", [ROW] * 40, 40))
         deadline = time.perf_counter() + 10
         while await asyncio.to_thread(in_flight) < 40 and time.perf_counter() < deadline:
             await asyncio.sleep(0.02)
@@ -173,7 +174,7 @@ def test_sigterm_answers_every_accepted_request(model_file: Path) -> None:
 def test_a_failing_model_is_a_json_500_and_counted() -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
-    from labkit import monitor
+    from labkit.ops import monitor
 
     def broken(x: np.ndarray) -> np.ndarray:
         raise RuntimeError("weights missing")
@@ -182,7 +183,7 @@ def test_a_failing_model_is_a_json_500_and_counted() -> None:
         watch = monitor.ModelMonitor("mlp", "1")
         batcher = async_service.MicroBatcher(broken, max_batch=4, max_wait_ms=1)
         app = async_service.build_app(batcher, watch, 784, 100_000)
-        async with TestClient(TestServer(app, host=servers.HOST)) as client:
+        async with TestClient(TestServer(app, host=processes.HOST)) as client:
             answer = await client.post("/v1/predict", json={"instances": ROW.tolist()})
             return answer.status, await answer.json(), watch
 

@@ -1,4 +1,4 @@
-"""labkit.cache: content keys, LRU eviction within a byte bound, counters, and sharing between threads."""
+"""labkit.serve.cache: content keys, LRU eviction within a byte bound, counters, and sharing between threads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from labkit import cache
+from labkit.serve import cache
 
 
 def test_keys_follow_content_shape_and_dtype() -> None:

@@ -1,4 +1,4 @@
-"""labkit.canary: routing share, and each guard's verdict (accuracy, errors, latency), with the figures."""
+"""labkit.ops.canary: routing share, and each guard's verdict (accuracy, errors, latency), with the figures."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from labkit import canary
+from labkit.ops import canary
 
 
 def answer(label_shift: int = 0, delay_s: float = 0.0, fail: bool = False):

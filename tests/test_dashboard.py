@@ -1,4 +1,4 @@
-"""labkit.dashboard and `labkit report`: trade-off rows from metric names, history, check status."""
+"""labkit.workbook.dashboard and `labkit report`: trade-off rows from metric names, history, check status."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from labkit import catalog, cli, dashboard, ledger, paths, report
+from labkit import ledger
+from labkit.core import paths
+from labkit.workbook import catalog, cli, dashboard, report
 
 
 def _record(metric: str, value: float, run_id: str, framework: str = "keras") -> None:
@@ -19,8 +21,8 @@ def test_trade_offs_group_a_technique_and_framework_by_metric_name() -> None:
         "quantization.keras.int8.accuracy_drop_pts": 0.5,
         "quantization.keras.int8.size_ratio": 3.9,
         "quantization.keras.int8.speedup": 0.4,
-        "pruning.torch.accuracy_drop_pts": -1.0,
-        "pruning.torch.gzip_ratio": 3.5,
+        "keras_pruning.torch.accuracy_drop_pts": -1.0,
+        "keras_pruning.torch.gzip_ratio": 3.5,
         "gpu_config.keras.bf16_accuracy_drop_pts": 0.0,
         "gpu_config.keras.bf16_speedup": 0.7,
         "inference.keras.batch_vs_single_calls_speedup": 20.0,

@@ -1,4 +1,4 @@
-"""labkit.files: atomic writes leave either the old file or the new one, never a partial or a temp."""
+"""labkit.core.files: atomic writes leave either the old file or the new one, never a partial or a temp."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit import files
+from labkit.core import files
 
 
 def test_write_atomic_and_json(tmp_path: Path) -> None:

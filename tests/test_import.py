@@ -9,7 +9,7 @@ import time
 
 PROBE = (
     "import json, os, sys, time; t = time.perf_counter(); import labkit; "
-    "labkit.ledger; labkit.params; labkit.check; s = time.perf_counter() - t; "
+    "labkit.ledger; labkit.workbook.params; labkit.check; s = time.perf_counter() - t; "
     "heavy = ('tensorflow', 'torch', 'sklearn'); "
     "print(json.dumps({'seconds': s, 'loaded': [m for m in heavy if m in sys.modules], "
     "'legacy': os.environ.get('TF_USE_LEGACY_KERAS')}))"

@@ -1,11 +1,11 @@
-"""labkit.litert: quantization arithmetic by hand, and a real int8 model run through LiteRT."""
+"""labkit.compress.litert: quantization arithmetic by hand, and a real int8 model run through LiteRT."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from labkit import litert
+from labkit.compress import litert
 
 
 def test_quantize_by_hand() -> None:
@@ -26,7 +26,7 @@ def test_dequantize_by_hand() -> None:
 
 def test_int8_model_runs_with_float_inputs() -> None:
     pytest.importorskip("ai_edge_litert")
-    from labkit.tf_env import import_tensorflow
+    from labkit.core.tf_env import import_tensorflow
 
     tf = import_tensorflow()
     rng = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"""labkit.monitor (bounded memory, histogram and reservoir percentiles) and labkit.drift (PSI, KS, alert)."""
+"""labkit.ops.monitor (bounded memory, histogram and reservoir percentiles) and labkit.ops.drift (PSI, KS, alert)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from labkit import data, drift, monitor
+from labkit import data
+from labkit.ops import drift, monitor
 
 
 def test_histogram_quantile_interpolates_within_the_bucket() -> None:

@@ -9,7 +9,8 @@ import nbformat
 import papermill
 import pytest
 
-from labkit import catalog, params, paths, runner
+from labkit.core import paths
+from labkit.workbook import catalog, params, runner
 
 NOTEBOOKS = runner.available_notebooks()
 
@@ -82,6 +83,6 @@ def test_instructor_guide_has_the_current_parameters() -> None:
     doc = (paths.repo_root() / "docs" / "instructors.md").read_text(encoding="utf-8")
     section = doc.split(catalog.DOC_START)[1].split(catalog.DOC_END)[0].strip()
     assert section == catalog.markdown().strip(), (
-        "docs/instructors.md's parameter tables differ from labkit/catalog.py; "
+        "docs/instructors.md's parameter tables differ from labkit/workbook/catalog.py; "
         "run `.venv/bin/labkit params --doc docs/instructors.md`."
     )

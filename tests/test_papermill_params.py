@@ -9,7 +9,8 @@ import papermill
 import pytest
 from papermill.exceptions import PapermillExecutionError
 
-from labkit import ledger, paths
+from labkit import ledger
+from labkit.core import paths
 
 pytestmark = pytest.mark.notebook
 NOTEBOOK = paths.notebooks_dir() / "01_baseline_models.ipynb"

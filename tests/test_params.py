@@ -1,10 +1,11 @@
-"""labkit.params: declared parameters, profiles and the errors a bad value gets."""
+"""labkit.workbook.params: declared parameters, profiles and the errors a bad value gets."""
 
 from __future__ import annotations
 
 import pytest
 
-from labkit import catalog, envinfo, params
+from labkit.core import envinfo
+from labkit.workbook import catalog, params
 
 NB = "01_baseline_models"
 
@@ -82,7 +83,7 @@ def test_notebook_namespace_ignores_modules_and_ipython_names() -> None:
 
 
 def test_undeclared_notebook_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"notebook '77_nothing' is not declared in labkit.catalog"):
+    with pytest.raises(ValueError, match=r"notebook '77_nothing' is not declared in labkit.workbook.catalog"):
         params.validate("77_nothing", {})
 
 
@@ -112,4 +113,4 @@ def test_int_list_parses_and_names_bad_values() -> None:
     assert params.int_list("workers", "1, 2,4", 1, 64) == [1, 2, 4]
     for bad in ("1,2.5", "", "0,2", "a"):
         with pytest.raises(ValueError, match=r"'workers' got .*comma-separated integers in \[1, 64\]"):
-            params.int_list("workers", bad, 1, 64)
+            params.int_list("workers", bad, minimum=1, maximum=64)

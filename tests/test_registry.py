@@ -1,4 +1,4 @@
-"""labkit.registry: unique ids across processes, atomic index, kill -9 mid-save, checksums, aliases."""
+"""labkit.ops.registry: unique ids across processes, atomic index, kill -9 mid-save, checksums, aliases."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ SAVER = """
 import sys
 from pathlib import Path
 import torch
-from labkit import registry, torch_models
+from labkit.models import torch_models
+from labkit.ops import registry
 models = registry.ModelRegistry(Path(sys.argv[1]))
 for i in range(3):
     torch.manual_seed(int(sys.argv[2]) * 10 + i)
@@ -93,7 +94,8 @@ KILLED = """
 import os, signal, sys
 from pathlib import Path
 import torch
-from labkit import registry, torch_models
+from labkit.models import torch_models
+from labkit.ops import registry
 
 def write_half_then_die(model, kind, target):
     target.write_bytes(b"half a model")
@@ -122,7 +124,7 @@ def test_keras_models_are_saved_in_the_native_format(tmp_path: Path) -> None:
     pytest.importorskip("tf_keras")
     import numpy as np
 
-    from labkit import keras_models
+    from labkit.models import keras_models
 
     model = keras_models.build("mlp", seed=0)
     models = registry.ModelRegistry(tmp_path)

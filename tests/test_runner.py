@@ -10,8 +10,9 @@ import psutil
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from labkit import catalog, cli, envinfo, paths, runner
-from labkit.params import Param, common_params
+from labkit.core import envinfo, paths
+from labkit.workbook import catalog, cli, runner
+from labkit.workbook.params import Param, common_params
 
 
 def write_notebook(folder: Path, name: str, *sources: str) -> Path:
@@ -117,7 +118,8 @@ def test_params_command_lists_declared_types(capsys) -> None:
 
 
 def test_report_lists_metrics_and_run(series: Path) -> None:
-    from labkit import ledger, report
+    from labkit import ledger
+    from labkit.workbook import report
 
     run_dir, _ = runner.run(["90"], timeout_s=120, progress=False)
     ledger.record("baseline.keras.mlp.accuracy", 0.97, "fraction", framework="keras", run_id=run_dir.name)

@@ -1,4 +1,4 @@
-"""labkit.sizes and params.float_list, on hand-computed examples."""
+"""labkit.compress.sizes and params.float_list, on hand-computed examples."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labkit import params, sizes
+from labkit.compress import sizes
+from labkit.workbook import params
 
 
 def test_sparsity_counts_exact_zeros_only() -> None:
@@ -46,4 +47,4 @@ def test_float_list_parameter() -> None:
         with pytest.raises(
             ValueError, match=r"parameter 'sweep' got .*comma-separated numbers in \[0.0, 0.99\]"
         ):
-            params.float_list("sweep", bad, 0.0, 0.99)
+            params.float_list("sweep", bad, minimum=0.0, maximum=0.99)

@@ -1,6 +1,6 @@
 """TF Serving REST conformance: labkit's server always, the real `tensorflow_model_server` when on PATH.
 
-Each server runs as a real process on 127.0.0.1 through labkit.servers.ServerProcess; the model is a tiny
+Each server runs as a real process on 127.0.0.1 through labkit.serve.processes.ServerProcess; the model is a tiny
 SavedModel with two signatures (one input / one output, and two inputs / two outputs).
 """
 
@@ -64,12 +64,12 @@ def base_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def labkit_command(base: Path, port: int, batching_file: Path | None = None) -> list[str]:
     """labkit's server with the same flags a real one gets, a fast poll, and a small body limit."""
-    command, _ = tfserving.server_command("tiny", base, port, batching_file, poll_s=0.2, prefer_real=False)
+    command, _ = tfs_rest_server.server_command("tiny", base, port, batching_file, poll_s=0.2, prefer_real=False)
     return [*command, "--max_body_bytes=20000"]
 
 
 def real_command(base: Path, port: int) -> list[str]:
-    command, which = tfserving.server_command("tiny", base, port)
+    command, which = tfs_rest_server.server_command("tiny", base, port)
     assert which == "tensorflow_model_server", which
     return command
 
@@ -87,10 +87,10 @@ NOT_ON_PATH = (
     ],
 )
 def server(request: pytest.FixtureRequest, base_path: Path):
-    port = servers.free_port()
+    port = processes.free_port()
     command = labkit_command(base_path, port) if request.param == "labkit" else real_command(base_path, port)
-    url = f"http://{servers.HOST}:{port}/v1/models/tiny"
-    with servers.ServerProcess(command, url, name=request.param, timeout_s=120) as process:
+    url = f"http://{processes.HOST}:{port}/v1/models/tiny"
+    with processes.ServerProcess(command, url, name=request.param, timeout_s=120) as process:
         process.url, process.kind = url, request.param
         yield process
 
@@ -194,8 +194,8 @@ def test_new_version_is_served_without_failed_requests(base_path: Path) -> None:
     """A second labkit server on a copy of the base path: version 2 appears while requests run."""
     base = base_path.parent / "hot"
     shutil.copytree(base_path, base)
-    port = servers.free_port()
-    url = f"http://{servers.HOST}:{port}/v1/models/tiny"
+    port = processes.free_port()
+    url = f"http://{processes.HOST}:{port}/v1/models/tiny"
     failures: list[object] = []
     answers: list[float] = []
     stop = threading.Event()
@@ -208,7 +208,7 @@ def test_new_version_is_served_without_failed_requests(base_path: Path) -> None:
             else:
                 answers.append(answer["predictions"][0][1])
 
-    with servers.ServerProcess(labkit_command(base, port), url, name="hot", timeout_s=120):
+    with processes.ServerProcess(labkit_command(base, port), url, name="hot", timeout_s=120):
         worker = threading.Thread(target=load)
         worker.start()
         time.sleep(0.5)
@@ -228,9 +228,9 @@ def test_new_version_is_served_without_failed_requests(base_path: Path) -> None:
 
 def test_server_side_batching_answers_each_request(base_path: Path, tmp_path: Path) -> None:
     params = tmp_path / "batching.txt"
-    params.write_text(tfserving.batching_parameters_text(16, 20_000))
-    port = servers.free_port()
-    url = f"http://{servers.HOST}:{port}/v1/models/tiny"
+    params.write_text(tfs_rest_server.batching_parameters_text(16, 20_000))
+    port = processes.free_port()
+    url = f"http://{processes.HOST}:{port}/v1/models/tiny"
     command = labkit_command(base_path, port, params)
     results: dict[int, object] = {}
 
@@ -239,7 +239,7 @@ def test_server_side_batching_answers_each_request(base_path: Path, tmp_path: Pa
         x[0, i % 4] = i
         results[i] = (call(url + ":predict", {"instances": x.tolist()}), (x @ WEIGHTS).tolist())
 
-    with servers.ServerProcess(command, url, name="batching", timeout_s=120):
+    with processes.ServerProcess(command, url, name="batching", timeout_s=120):
         threads = [threading.Thread(target=one, args=(i,)) for i in range(24)]
         for t in threads:
             t.start()
@@ -255,34 +255,34 @@ def test_server_side_batching_answers_each_request(base_path: Path, tmp_path: Pa
 
 def test_batching_parameters_file_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "p.txt"
-    path.write_text(tfserving.batching_parameters_text(32, 1500))
-    assert tfserving.read_batching_parameters(path) == (32, 0.0015)
+    path.write_text(tfs_rest_server.batching_parameters_text(32, 1500))
+    assert tfs_rest_server.read_batching_parameters(path) == (32, 0.0015)
     path.write_text("max_batch_size { value: 8 }")
     with pytest.raises(ValueError, match="batch_timeout_micros"):
-        tfserving.read_batching_parameters(path)
+        tfs_rest_server.read_batching_parameters(path)
 
 
 def test_port_in_use_and_relative_path_fail_with_a_clear_message(base_path: Path) -> None:
     with socket.socket() as holder:
-        holder.bind((servers.HOST, 0))
+        holder.bind((processes.HOST, 0))
         holder.listen()
         port = holder.getsockname()[1]
-        process = servers.ServerProcess(
-            labkit_command(base_path, port), f"http://{servers.HOST}:{port}/", timeout_s=60
+        process = processes.ServerProcess(
+            labkit_command(base_path, port), f"http://{processes.HOST}:{port}/", timeout_s=60
         )
         with pytest.raises(RuntimeError, match=f"port {port} on 127.0.0.1 is already in use"):
             process.start()
-    relative = servers.ServerProcess(
-        labkit_command(Path("models/tiny"), servers.free_port()), "http://127.0.0.1:1/", timeout_s=60
+    relative = processes.ServerProcess(
+        labkit_command(Path("models/tiny"), processes.free_port()), "http://127.0.0.1:1/", timeout_s=60
     )
     with pytest.raises(RuntimeError, match="must be absolute"):
         relative.start()
 
 
 def test_a_server_that_dies_is_reported_with_its_log(base_path: Path) -> None:
-    port = servers.free_port()
-    url = f"http://{servers.HOST}:{port}/v1/models/tiny"
-    with servers.ServerProcess(labkit_command(base_path, port), url, name="doomed", timeout_s=120) as process:
+    port = processes.free_port()
+    url = f"http://{processes.HOST}:{port}/v1/models/tiny"
+    with processes.ServerProcess(labkit_command(base_path, port), url, name="doomed", timeout_s=120) as process:
         process.process.kill()
         process.process.wait()
         with pytest.raises(
@@ -292,13 +292,13 @@ def test_a_server_that_dies_is_reported_with_its_log(base_path: Path) -> None:
 
 
 def test_leaving_the_block_stops_the_process_group(base_path: Path) -> None:
-    port = servers.free_port()
-    url = f"http://{servers.HOST}:{port}/v1/models/tiny"
-    with servers.ServerProcess(labkit_command(base_path, port), url, timeout_s=120) as process:
+    port = processes.free_port()
+    url = f"http://{processes.HOST}:{port}/v1/models/tiny"
+    with processes.ServerProcess(labkit_command(base_path, port), url, timeout_s=120) as process:
         pid = process.process.pid
     assert process.process.poll() is not None, "the server still runs after the with block"
     with pytest.raises(ProcessLookupError):
         import os
 
         os.killpg(pid, 0)
-    servers.ensure_port_free(port)
+    processes.ensure_port_free(port)

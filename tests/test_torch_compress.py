@@ -1,4 +1,4 @@
-"""labkit.torch_compress and torch_models.load_weights: schedules, exact pruning, sizes, load errors."""
+"""labkit.compress.torch_compress and torch_models.load_weights: schedules, exact pruning, sizes, load errors."""
 
 from __future__ import annotations
 

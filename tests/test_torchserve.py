@@ -24,7 +24,8 @@ import pytest
 import requests
 import torch
 
-from labkit import servers, serving_client, torch_models, torchserve, torchserve_handler
+from labkit.models import torch_models
+from labkit.serve import processes, clients, torchserve, torchserve_handler
 
 ROW = [0.25] * 784
 
@@ -171,7 +172,7 @@ def test_server_answers_like_the_model(
     server: torchserve.TorchServe, scripted: torch.jit.ScriptModule
 ) -> None:
     x = np.random.default_rng(0).random((5, 784), dtype=np.float32)
-    client = serving_client.TorchServeClient(server.urls["inference"], "mlp")
+    client = clients.TorchServeClient(server.urls["inference"], "mlp")
     with torch.inference_mode():
         expected = scripted(torch.from_numpy(x)).softmax(1).numpy()
     for raw in (False, True):
@@ -230,7 +231,7 @@ def test_scaling_workers_and_metrics(server: torchserve.TorchServe) -> None:
 
 def test_a_port_in_use_is_refused_clearly(store: Path, tmp_path: Path) -> None:
     with socket.socket() as held:
-        held.bind((servers.HOST, 0))
+        held.bind((processes.HOST, 0))
         held.listen()
         port = held.getsockname()[1]
         models = {"mlp": torchserve.ModelSettings("mlp.mar")}

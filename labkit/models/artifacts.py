@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from labkit import catalog, data, files, paths
+from labkit import data
+from labkit.core import files, paths
+from labkit.workbook import catalog
 
 FILES = {"keras": "{arch}.keras", "torch": "{arch}.pt"}
 
@@ -76,7 +78,7 @@ def save_keras(model: Any, arch: str, details: dict[str, Any]) -> Path:
 
 def save_torch(model: Any, arch: str, details: dict[str, Any]) -> Path:
     """Save a PyTorch state dict (loadable with weights_only=True), atomically, with its sidecar."""
-    from labkit import torch_models
+    from labkit.models import torch_models
 
     target = files.write_atomic(path("torch", arch), torch_models.state_dict_bytes(model))
     return _record_sidecar(target, details)
@@ -97,7 +99,7 @@ def rebuild(framework: str, arch: str, reason: str) -> Path:
     )
     digits = data.load_digits28(flat=arch == "mlp")
     if framework == "keras":
-        from labkit import keras_models
+        from labkit.models import keras_models
 
         model = keras_models.build(arch, settings["seed"])
         keras_models.train(
@@ -119,7 +121,7 @@ def rebuild(framework: str, arch: str, reason: str) -> Path:
                 "params": int(model.count_params()),
             },
         )
-    from labkit import torch_models
+    from labkit.models import torch_models
 
     model = torch_models.build(arch, settings["seed"])
     torch_models.fit(
@@ -154,14 +156,14 @@ def ensure(framework: str, arch: str) -> Path:
 
 def load_keras(arch: str) -> Any:
     """The saved Keras baseline (rebuilt when missing)."""
-    from labkit.keras_models import keras
+    from labkit.models.keras_models import keras
 
     return keras.models.load_model(ensure("keras", arch))
 
 
 def load_torch(arch: str) -> Any:
     """The saved PyTorch baseline (rebuilt when missing), loaded with weights_only=True."""
-    from labkit import torch_models
+    from labkit.models import torch_models
 
     return torch_models.load_weights(torch_models.build(arch), ensure("torch", arch)).eval()
 
@@ -189,7 +191,7 @@ def save_export(arch: str, kind: str, save: Callable[[Path], Any], details: dict
 
 def ensure_torchscript(arch: str) -> Path:
     """Notebook 05's TorchScript export of `arch`, re-exported (as 05 does) when missing or damaged."""
-    from labkit import torch_models
+    from labkit.models import torch_models
 
     target = export_path(arch, "torchscript")
     reason = _file_problem(target)
@@ -198,7 +200,7 @@ def ensure_torchscript(arch: str) -> Path:
     print(f"Export {reason}: scripting the PyTorch {arch.upper()} as 05_pytorch_compression does.")
     scripted = torch_models.script(load_torch(arch))
     details = {
-        "source": "labkit.artifacts.ensure_torchscript",
+        "source": "labkit.models.artifacts.ensure_torchscript",
         "test_accuracy": info("torch", arch)["test_accuracy"],
     }
     return save_export(arch, "torchscript", lambda tmp: scripted.save(str(tmp)), details)

@@ -1,6 +1,6 @@
 """`labkit report`: the ledger and the runner's summaries turned into `results/report.md` with figures.
 
-The figures are notebook 99's, drawn by `labkit.dashboard`, so the report and the dashboard agree.
+The figures are notebook 99's, drawn by `labkit.workbook.dashboard`, so the report and the dashboard agree.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from labkit import dashboard, files, ledger, paths
+from labkit import ledger
+from labkit.core import files, paths
+from labkit.workbook import dashboard
 
 HISTORY_PLOTS = 4  # the metrics that moved most between runs get a history figure each
 

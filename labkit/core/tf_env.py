@@ -63,7 +63,7 @@ def import_tensorflow() -> ModuleType:
     if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         raise RuntimeError(
             "TensorFlow was imported before labkit set TF_USE_LEGACY_KERAS=1; restart the kernel "
-            "and import labkit (or call labkit.tf_env.import_tensorflow()) before tensorflow."
+            "and import labkit (or call labkit.core.tf_env.import_tensorflow()) before tensorflow."
         )
     configure()
     with _silenced_stderr_fd():

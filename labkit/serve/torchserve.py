@@ -2,7 +2,7 @@
 
 TorchServe is a Java frontend (HTTP on three loopback ports: inference, management, metrics) with one
 Python worker process per model worker. `TorchServe` runs `torchserve --start --foreground` through
-`labkit.servers.ServerProcess` with its own temporary directory, so its pid file, worker sockets, logs and
+`labkit.serve.processes.ServerProcess` with its own temporary directory, so its pid file, worker sockets, logs and
 unpacked models stay apart from any other instance, and always ends with `torchserve --stop` and then the
 process group's stop. Token authorization is off: every address is 127.0.0.1.
 """
@@ -23,14 +23,15 @@ from typing import Any
 
 import requests
 
-from labkit import files, servers
+from labkit.core import files
+from labkit.serve import processes
 
 APIS = ("inference", "management", "metrics")  # REST
 GRPC_APIS = ("grpc_inference", "grpc_management")  # always started by TorchServe; given ports of their own
 
 
 def handler_file() -> Path:
-    """The batch-aware handler (`labkit/torchserve_handler.py`), packed into archives as it is."""
+    """The batch-aware handler (`labkit/serve/torchserve_handler.py`), packed into archives as it is."""
     return Path(__file__).with_name("torchserve_handler.py")
 
 
@@ -125,9 +126,9 @@ def config_properties(
 
     A request body over `max_request_bytes` is answered 413 (TorchServe's default limit is 6,553,500).
     """
-    lines = [f"{api}_address=http://{servers.HOST}:{ports[api]}" for api in APIS]
+    lines = [f"{api}_address=http://{processes.HOST}:{ports[api]}" for api in APIS]
     for api in GRPC_APIS:
-        lines += [f"{api}_address={servers.HOST}", f"{api}_port={ports[api]}"]
+        lines += [f"{api}_address={processes.HOST}", f"{api}_port={ports[api]}"]
     lines += [
         f"model_store={store}",
         f"number_of_gpu={gpus}",
@@ -166,8 +167,8 @@ class TorchServe:
             raise RuntimeError(problem)
         self.store, self.models, self.workdir = Path(store).resolve(), dict(models), Path(workdir).resolve()
         self.timeout_s = timeout_s
-        self.ports = {api: servers.free_port() for api in APIS + GRPC_APIS} | dict(ports or {})
-        self.urls = {api: f"http://{servers.HOST}:{self.ports[api]}" for api in APIS}
+        self.ports = {api: processes.free_port() for api in APIS + GRPC_APIS} | dict(ports or {})
+        self.urls = {api: f"http://{processes.HOST}:{self.ports[api]}" for api in APIS}
         self.config = self.workdir / "config.properties"
         self.workdir.mkdir(parents=True, exist_ok=True)
         files.write_atomic(
@@ -182,7 +183,7 @@ class TorchServe:
             "LOG_LOCATION": str(self.workdir / "logs"),
             "METRICS_LOCATION": str(self.workdir / "logs"),
         }
-        self.process = servers.ServerProcess(
+        self.process = processes.ServerProcess(
             self.command(),
             self.urls["inference"] + "/ping",
             name="torchserve",
@@ -210,7 +211,7 @@ class TorchServe:
     def start(self) -> TorchServe:
         """Start, wait for /ping, then for every model's workers to be READY (or raise with the log)."""
         for port in self.ports.values():
-            servers.ensure_port_free(port)
+            processes.ensure_port_free(port)
         try:
             self.process.start()
             for name in self.models:

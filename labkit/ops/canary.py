@@ -1,7 +1,7 @@
 """Canary rollout (notebook 12): route a share of live traffic to a challenger, compare, decide.
 
 Each request goes to the challenger with probability `fraction` (a seeded generator, so a rerun routes the
-same way), to the champion otherwise. Both arms are monitored the same way (`labkit.monitor`: latency,
+same way), to the champion otherwise. Both arms are monitored the same way (`labkit.ops.monitor`: latency,
 errors) and, where the true label arrives with the request (a replayed stream, or delayed feedback),
 accuracy. `verdict` waits for enough challenger traffic, then rolls back when the challenger is worse on
 any guard (accuracy drop, error rate, p95 latency ratio) and promotes it otherwise. The latency guard uses
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labkit.monitor import ModelMonitor
+from labkit.ops.monitor import ModelMonitor
 
 Call = Callable[[np.ndarray], np.ndarray]
 

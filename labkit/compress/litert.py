@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from labkit.tf_env import quiet
+from labkit.core.tf_env import quiet
 
 VARIANTS = ("float32", "dynamic", "float16", "int8")
 
@@ -109,7 +109,7 @@ def convert(
     yields lists of float32 arrays shaped like one input batch; int8 needs it. A SavedModel converts
     faster than a Keras model (no tracing), so export once and convert that when both are needed.
     """
-    from labkit.tf_env import import_tensorflow
+    from labkit.core.tf_env import import_tensorflow
 
     tf = import_tensorflow()
     if variant not in VARIANTS:

@@ -1,18 +1,12 @@
-"""TF Serving and TorchServe REST clients and a bounded load generator (notebooks 09, 10 and 13).
+"""Blocking TF Serving and TorchServe REST clients (notebooks 09, 10, 12 and 13).
 
-The seed's `call_tensorflow_serving` fixed: a reused `requests.Session`, a timeout on every call, float32
-payloads whose shape is checked before sending, and a `ServingError` carrying the server's own message
-instead of a dict that may hold an error. The load generator is bounded by a request count and a time limit.
+A reused `requests.Session`, a timeout on every call, float32 payloads whose shape is checked before
+sending, and a `ServingError` carrying the server's own message. Load runs use `labkit.serve.loadgen`.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -95,7 +89,7 @@ class TFServingClient(_Client):
 
 
 class TorchServeClient(_Client):
-    """Calls a TorchServe model's predictions endpoint served by `labkit.torchserve_handler`."""
+    """Calls a TorchServe model's predictions endpoint served by `labkit.serve.torchserve_handler`."""
 
     def __init__(self, base_url: str, model: str, timeout_s: float = 10.0) -> None:
         super().__init__(timeout_s)
@@ -112,66 +106,3 @@ class TorchServeClient(_Client):
             self.url, data=body, headers={"Content-Type": kind}, timeout=self.timeout_s
         )
         return np.asarray(self._answer(response)["predictions"], dtype=np.float32)
-
-
-@dataclass(frozen=True)
-class LoadResult:
-    """What a bounded load run measured: per-request latencies, wall time, errors."""
-
-    latencies_ms: np.ndarray
-    seconds: float
-    errors: list[str]
-    examples_per_request: int
-
-    @property
-    def completed(self) -> int:
-        return int(self.latencies_ms.size)
-
-    @property
-    def requests_per_s(self) -> float:
-        return self.completed / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def examples_per_s(self) -> float:
-        return self.requests_per_s * self.examples_per_request
-
-    def percentile(self, q: float) -> float:
-        return float(np.percentile(self.latencies_ms, q)) if self.completed else float("nan")
-
-
-def run_load(
-    make_call: Callable[[], Callable[[int], Any]],
-    requests_total: int,
-    concurrency: int,
-    time_limit_s: float = 30.0,
-    examples_per_request: int = 1,
-) -> LoadResult:
-    """`concurrency` threads, each with its own `make_call()` (e.g. its own client), share `requests_total`
-    requests; no new request starts after `time_limit_s`. A request's latency is send-to-answer time."""
-    if requests_total < 1 or concurrency < 1 or time_limit_s <= 0:
-        raise ValueError("requests_total and concurrency must be >= 1 and time_limit_s > 0.")
-    counter = iter(range(requests_total))
-    lock = threading.Lock()
-    latencies: list[float] = []
-    errors: list[str] = []
-    start = time.perf_counter()
-
-    def worker() -> None:
-        call = make_call()
-        while time.perf_counter() - start < time_limit_s:
-            with lock:
-                index = next(counter, None)
-            if index is None:
-                return
-            sent = time.perf_counter_ns()
-            try:
-                call(index)
-            except Exception as error:  # a failed request is counted, not raised: the run goes on
-                errors.append(f"{type(error).__name__}: {error}")
-                continue
-            latencies.append((time.perf_counter_ns() - sent) / 1e6)
-
-    with ThreadPoolExecutor(concurrency) as pool:
-        for future in [pool.submit(worker) for _ in range(concurrency)]:
-            future.result()
-    return LoadResult(np.array(latencies), time.perf_counter() - start, errors, examples_per_request)

@@ -1,6 +1,6 @@
 """`labkit run`: execute the series (or some notebooks) with papermill, one kernel each.
 
-Parameters are validated against labkit.catalog before any kernel starts. Each notebook runs in its
+Parameters are validated against labkit.workbook.catalog before any kernel starts. Each notebook runs in its
 own process tree with a timeout; a failure does not stop the series. The run directory
 `results/runs/<run-id>/` gets the executed notebooks, `run.json` (environment, parameters) and
 `summary.json` (status, seconds, peak memory of the kernel and its servers, checks passed, per notebook).
@@ -25,7 +25,8 @@ import nbformat
 import psutil
 from tqdm import tqdm
 
-from labkit import catalog, envinfo, files, params, paths
+from labkit.core import envinfo, files, paths
+from labkit.workbook import catalog, params
 
 DEFAULT_TIMEOUT_S = 900
 _PASS_RE = re.compile(r"^PASS: ", re.MULTILINE)
@@ -74,13 +75,13 @@ def resolve(names: list[str], directory: Path | None = None) -> list[Path]:
 
 
 def injected_parameters(
-    notebook: str, profile: str, device: str, overrides: dict[str, Any]
+    notebook: str, *, profile: str, device: str, overrides: dict[str, Any]
 ) -> dict[str, Any]:
     """What papermill injects, validated now so a bad value fails before any kernel starts."""
-    declared = {p.name for p in catalog.params_of(notebook)}
+    declared = catalog.params_of(notebook)
     injected = {"profile": profile, "device": device}
-    injected.update({k: v for k, v in overrides.items() if k in declared})
-    params.validate(notebook, {**catalog.defaults(notebook), **injected})
+    injected.update({k: v for k, v in overrides.items() if k in {p.name for p in declared}})
+    params.validate(declared, {**catalog.defaults(notebook), **injected}, notebook=notebook)
     return injected
 
 
@@ -95,7 +96,10 @@ def plan(
                 f"unknown parameter {name!r} (value {value!r}): none of "
                 f"{', '.join(nb.stem for nb in notebooks)} declares it; see `labkit params NOTEBOOK`."
             )
-    return {nb: injected_parameters(nb.stem, profile, device, overrides) for nb in notebooks}
+    return {
+        nb: injected_parameters(nb.stem, profile=profile, device=device, overrides=overrides)
+        for nb in notebooks
+    }
 
 
 def count_checks(executed: Path) -> int:
@@ -162,7 +166,7 @@ def execute(
         command = [
             sys.executable,
             "-m",
-            "labkit.execute",
+            "labkit.workbook.execute",
             str(source),
             str(target),
             str(parameters_file),

@@ -44,7 +44,7 @@ def ensure_port_free(port: int) -> None:
         except OSError:
             raise RuntimeError(
                 f"port {port} on {HOST} is already in use; stop what holds it or pick another "
-                "(labkit.servers.free_port())."
+                "(labkit.serve.processes.free_port())."
             ) from None
 
 

@@ -6,6 +6,7 @@ recorded in the ledger carries these facts with it.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import shutil
@@ -120,6 +121,27 @@ def thread_settings() -> dict[str, str | None]:
     return {name: os.environ.get(name) for name in names}
 
 
+@functools.cache
+def git_commit() -> str:
+    """The commit of labkit's checkout (with "-dirty" when it has uncommitted changes), or "unknown"."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "labkit"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):  # no git, or a hung file system
+        return "unknown"
+    return head.stdout.strip()[:12] + ("-dirty" if dirty else "")
+
+
 def report() -> dict[str, Any]:
     """The whole environment report as a JSON-serialisable dict."""
     flags = cpu_flags()
@@ -135,6 +157,7 @@ def report() -> dict[str, Any]:
         "gpu": gpu_summary(),
         "memory": memory_gb(),
         "packages": package_versions(),
+        "git_commit": git_commit(),
     }
 
 

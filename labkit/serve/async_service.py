@@ -5,9 +5,9 @@ examples or `max_wait_ms` have passed, runs one model call in a worker thread (t
 accepting meanwhile) and routes each slice of the answer back to its request. `max_batch=1` is the
 one-at-a-time baseline on the same code path. A full queue answers 503 with Retry-After (back-pressure);
 bad requests get 400, oversized ones 413. On SIGTERM the listening socket closes and every request already
-accepted is still answered before the process exits. `/metrics` serves a `labkit.monitor.ModelMonitor`.
+accepted is still answered before the process exits. `/metrics` serves a `labkit.ops.monitor.ModelMonitor`.
 
-Run: `python -m labkit.async_service --model model.torchscript.pt --port PORT [--max_batch 32 ...]`.
+Run: `python -m labkit.serve.async_service --model model.torchscript.pt --port PORT [--max_batch 32 ...]`.
 """
 
 from __future__ import annotations
@@ -16,96 +16,15 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from labkit import servers
-from labkit.monitor import ModelMonitor
-
-Predict = Callable[[np.ndarray], np.ndarray]
-
-
-class Overloaded(Exception):
-    """The queue is full: the request is refused at once instead of waiting without bound."""
-
-
-@dataclass
-class _Waiting:
-    x: np.ndarray
-    answer: asyncio.Future[np.ndarray] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-
-
-class MicroBatcher:
-    """Joins concurrent requests into batched model calls; at most `queue_limit` requests wait."""
-
-    def __init__(
-        self, predict: Predict, max_batch: int = 32, max_wait_ms: float = 2.0, queue_limit: int = 256
-    ):
-        if max_batch < 1 or max_wait_ms < 0 or queue_limit < 1:
-            raise ValueError("max_batch and queue_limit must be >= 1 and max_wait_ms >= 0.")
-        self.predict, self.max_batch, self.max_wait_s = predict, max_batch, max_wait_ms / 1000
-        self.queue_limit = queue_limit
-        self.queue: asyncio.Queue[_Waiting] = asyncio.Queue()
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="model")
-        self.calls = 0
-        self.examples = 0
-
-    async def submit(self, x: np.ndarray) -> np.ndarray:
-        """The model's answer for `x` (examples x features), computed in some batch; Overloaded when full."""
-        if self.queue.qsize() >= self.queue_limit:
-            raise Overloaded(
-                f"{self.queue.qsize()} requests are waiting (limit {self.queue_limit}); retry later."
-            )
-        waiting = _Waiting(x)
-        self.queue.put_nowait(waiting)
-        return await waiting.answer
-
-    async def _gather(self) -> list[_Waiting]:
-        """The first waiting request, then more until max_batch examples or max_wait_ms after the first."""
-        batch = [await self.queue.get()]
-        size = len(batch[0].x)
-        deadline = asyncio.get_running_loop().time() + self.max_wait_s
-        while size < self.max_batch:
-            if self.queue.empty():
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self.queue.get(), left))
-                except asyncio.TimeoutError:
-                    break
-            else:
-                batch.append(self.queue.get_nowait())
-            size += len(batch[-1].x)
-        return batch
-
-    async def run(self) -> None:
-        """Serve batches until cancelled."""
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = await self._gather()
-            joined = np.concatenate([w.x for w in batch])
-            try:
-                out = await loop.run_in_executor(self.executor, self.predict, joined)
-            except Exception as error:  # the model failed: every request of this batch gets the error
-                for waiting in batch:
-                    waiting.answer.set_exception(error)
-                continue
-            self.calls += 1
-            self.examples += len(joined)
-            start = 0
-            for waiting in batch:
-                waiting.answer.set_result(out[start : start + len(waiting.x)])
-                start += len(waiting.x)
-
+from labkit.serve import processes
+from labkit.serve.batching import MicroBatcher, Overloaded, Predict
+from labkit.ops.monitor import ModelMonitor
 
 def parse_instances(body: bytes, features: int) -> np.ndarray:
     """`{"instances": [[...], ...]}` as float32 [n, features], or ValueError naming what is wrong."""
@@ -127,7 +46,7 @@ def parse_instances(body: bytes, features: int) -> np.ndarray:
 
 
 def build_app(
-    batcher: MicroBatcher, monitor: ModelMonitor, features: int, max_body_bytes: int
+    batcher: MicroBatcher, monitor: ModelMonitor, *, features: int, max_body_bytes: int
 ) -> web.Application:
     """The aiohttp application: POST /v1/predict, GET /healthz, GET /metrics."""
     app = web.Application(client_max_size=max_body_bytes)
@@ -170,7 +89,7 @@ def build_app(
         while not batcher.queue.empty():  # accepted before the stop: answer them all
             await asyncio.sleep(0.01)
         task.cancel()
-        batcher.executor.shutdown(wait=True)
+        batcher.close()
 
     app.cleanup_ctx.append(batching)
     app.router.add_post("/v1/predict", predict)
@@ -180,7 +99,7 @@ def build_app(
 
 
 def torchscript_predict(
-    path: Path, threads: int, device: str = "cpu", max_batch: int = 1, features: int = 784
+    path: Path, *, threads: int, device: str = "cpu", max_batch: int = 1, features: int = 784
 ) -> Predict:
     """Softmax probabilities of a TorchScript classifier, under inference_mode, with `threads` CPU threads.
 
@@ -204,13 +123,13 @@ def torchscript_predict(
 
 def command(model: Path, port: int, **flags: object) -> list[str]:
     """The command line that serves `model` on 127.0.0.1:`port`; `flags` are main's options by name."""
-    line = [sys.executable, "-m", "labkit.async_service", f"--model={model}", f"--port={port}"]
+    line = [sys.executable, "-m", "labkit.serve.async_service", f"--model={model}", f"--port={port}"]
     return line + [f"--{name}={value}" for name, value in flags.items()]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m labkit.async_service", description=__doc__.splitlines()[0]
+        prog="python -m labkit.serve.async_service", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--model", required=True, type=Path, help="a TorchScript classifier")
     parser.add_argument("--port", required=True, type=int)
@@ -224,25 +143,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args(argv)
     try:
-        servers.ensure_port_free(args.port)
+        processes.ensure_port_free(args.port)
         if not args.model.is_file():
             raise RuntimeError(f"no model file at {args.model}; export one first (notebook 05).")
+        predict = torchscript_predict(
+            args.model,
+            threads=args.threads,
+            device=args.device,
+            max_batch=args.max_batch,
+            features=args.features,
+        )
         batcher = MicroBatcher(
-            torchscript_predict(args.model, args.threads, args.device, args.max_batch, args.features),
-            args.max_batch,
-            args.max_wait_ms,
-            args.queue_limit,
+            predict, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, queue_limit=args.queue_limit
         )
     except (RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     monitor = ModelMonitor(args.model.stem.split(".")[0], args.version)
-    app = build_app(batcher, monitor, args.features, args.max_body_bytes)
+    app = build_app(batcher, monitor, features=args.features, max_body_bytes=args.max_body_bytes)
     print(
-        f"serving {args.model.name} on http://{servers.HOST}:{args.port} (max_batch {args.max_batch})",
+        f"serving {args.model.name} on http://{processes.HOST}:{args.port} (max_batch {args.max_batch})",
         flush=True,
     )
-    web.run_app(app, host=servers.HOST, port=args.port, print=None, shutdown_timeout=30)
+    web.run_app(app, host=processes.HOST, port=args.port, print=None, shutdown_timeout=30)
     return 0
 
 

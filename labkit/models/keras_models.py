@@ -1,7 +1,7 @@
 """The series' shared Keras models (taught in 01_baseline_models): the seed's MLP and a small CNN.
 
 Built with `tf.keras`, which is Keras 2 (`tf-keras`) here because tensorflow-model-optimization needs
-it (labkit.tf_env). Imported only by notebooks that use TensorFlow.
+it (labkit.core.tf_env). Imported only by notebooks that use TensorFlow.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from labkit.data import Splits
-from labkit.tf_env import import_tensorflow
+from labkit.core.tf_env import import_tensorflow
 
 tf = import_tensorflow()
 keras = tf.keras
@@ -63,6 +63,7 @@ def build(arch: str, seed: int = 0) -> keras.Model:
 def train(
     model: keras.Model,
     data: Splits,
+    *,
     epochs: int,
     batch_size: int = 32,
     learning_rate: float = 1e-3,

@@ -27,7 +27,8 @@ from typing import Any
 import psutil
 from filelock import FileLock
 
-from labkit import data, files
+from labkit import data
+from labkit.core import files
 
 FORMATS = {"keras": "model.keras", "torchscript": "model.torchscript.pt"}
 
@@ -55,7 +56,7 @@ def _write_model(model: Any, kind: str, target: Path) -> None:
     if kind == "keras":
         model.save(str(target))
         return
-    from labkit import torch_models
+    from labkit.models import torch_models
 
     torch_models.script(model).save(str(target))
 
@@ -159,7 +160,7 @@ class ModelRegistry:
         """The model of a version or alias, refused with ChecksumError when its file was altered."""
         target = self.path(ref)
         if target.suffix == ".keras":
-            from labkit.keras_models import keras
+            from labkit.models.keras_models import keras
 
             return keras.models.load_model(target)
         import torch

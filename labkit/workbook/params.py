@@ -1,6 +1,6 @@
 """Declared notebook parameters: types, ranges, allowed values and the `quick`/`full` profiles.
 
-Every notebook's `parameters` cell is followed by `labkit.params.validate(NAME, globals())` (usually
+Every notebook's `parameters` cell is followed by `labkit.workbook.params.validate(NAME, globals())` (usually
 through `labkit.notebook.start`), so a bad value fails before any lesson cell runs, with a `ValueError`
 that names the parameter, the value given and what is allowed.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any
 
@@ -23,11 +24,12 @@ _TYPE_NAMES = {int: "an int", float: "a float", str: "a string", bool: "a bool (
 
 @dataclass(frozen=True)
 class Param:
-    """One notebook parameter: its type, quick default, optional `full` value and constraints."""
+    """One notebook parameter: name, type and quick default, then its constraints by keyword."""
 
     name: str
     kind: type
     default: Any
+    _: KW_ONLY
     help: str
     choices: tuple[Any, ...] | None = None
     minimum: float | None = None
@@ -70,23 +72,6 @@ class Param:
         return value
 
 
-def common_params() -> tuple[Param, ...]:
-    """The parameters every notebook declares: profile, seed and device."""
-    return (
-        Param("profile", str, "quick", "workload size: quick (about a minute) or full", PROFILES),
-        Param(
-            "seed",
-            int,
-            0,
-            "random seed for data order and weight initialisation",
-            None,
-            0,
-            2**31 - 1,
-        ),
-        Param("device", str, "auto", "auto uses a GPU when one is visible; gpu requires one", DEVICES),
-    )
-
-
 class Params(dict):
     """Validated parameter values, readable as `P.epochs` or `P["epochs"]`."""
 
@@ -109,14 +94,21 @@ def _candidate_names(namespace: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def validate(notebook: str, namespace: Mapping[str, Any], reject_unknown: bool = True) -> Params:
-    """Check a notebook's parameters and apply its profile; raise ValueError on the first bad one.
+def validate(
+    declared_params: Sequence[Param],
+    namespace: Mapping[str, Any],
+    *,
+    notebook: str,
+    reject_unknown: bool = True,
+) -> Params:
+    """Check `namespace` against the declared parameters and apply the profile; ValueError on the first bad one.
 
     Under `profile='full'` a parameter still at its quick default takes its full value; explicit
     values win. `device='gpu'` on a machine without a visible GPU is rejected here, at once.
     `reject_unknown=False` skips the unknown-name check (a kernel that already ran later cells).
     """
-    from labkit import catalog, envinfo
+    from labkit.core import envinfo
+    from labkit.workbook import catalog
 
     declared = {p.name: p for p in catalog.params_of(notebook)}
     given = _candidate_names(namespace)
@@ -142,7 +134,7 @@ def validate(notebook: str, namespace: Mapping[str, Any], reject_unknown: bool =
     return Params(values)
 
 
-def _number_list(name: str, text: str, kind: type, minimum: float, maximum: float) -> list:
+def _number_list(name: str, text: str, kind: type, *, minimum: float, maximum: float) -> list:
     """Parse comma-separated numbers of `kind` within [minimum, maximum]; ValueError names what is wrong."""
     try:
         values = [kind(part) for part in text.split(",") if part.strip()]
@@ -156,14 +148,14 @@ def _number_list(name: str, text: str, kind: type, minimum: float, maximum: floa
     return values
 
 
-def float_list(name: str, text: str, minimum: float, maximum: float) -> list[float]:
+def float_list(name: str, text: str, *, minimum: float, maximum: float) -> list[float]:
     """Parse a comma-separated parameter such as "0.5,0.8,0.9"."""
-    return _number_list(name, text, float, minimum, maximum)
+    return _number_list(name, text, float, minimum=minimum, maximum=maximum)
 
 
-def int_list(name: str, text: str, minimum: int, maximum: int) -> list[int]:
+def int_list(name: str, text: str, *, minimum: int, maximum: int) -> list[int]:
     """Parse a comma-separated parameter such as "1,2,4"."""
-    return _number_list(name, text, int, minimum, maximum)
+    return _number_list(name, text, int, minimum=minimum, maximum=maximum)
 
 
 def parse_cli_value(text: str) -> Any:

@@ -7,13 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from labkit import paths
+from labkit.core import paths
 
 EXIT_BAD_INPUT = 2
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from labkit import params, runner
+    from labkit.workbook import params, runner
 
     overrides = {name: params.parse_cli_value(value) for name, value in args.param}
     run_dir, outcomes = runner.run(
@@ -39,7 +39,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_params(args: argparse.Namespace) -> int:
     import papermill
 
-    from labkit import catalog, runner
+    from labkit.workbook import catalog, runner
 
     if args.doc:
         print(f"Parameter tables written to {catalog.write_params_doc(Path(args.doc))}")
@@ -65,7 +65,7 @@ def _report(run_id: str | None) -> Path:
     """Build results/report.md with a non-interactive backend: a terminal has no window to draw in."""
     import matplotlib
 
-    from labkit import report
+    from labkit.workbook import report
 
     matplotlib.use("Agg")
     return report.build(run_id)
@@ -77,7 +77,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
-    from labkit import envinfo
+    from labkit.core import envinfo
 
     print(json.dumps(envinfo.report(), indent=2))
     return 0
@@ -97,7 +97,7 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     import nbformat
     from nbclient import NotebookClient
 
-    from labkit import runner
+    from labkit.workbook import runner
 
     os.environ.setdefault("LABKIT_RUN_ID", f"refresh-{runner.new_run_id()}")
     os.environ["LABKIT_HEADLESS"] = "1"  # committed outputs hold static plots, not widget views
@@ -115,8 +115,8 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from labkit.params import DEVICES, PROFILES
-    from labkit.runner import DEFAULT_TIMEOUT_S
+    from labkit.workbook.params import DEVICES, PROFILES
+    from labkit.workbook.runner import DEFAULT_TIMEOUT_S
 
     top = argparse.ArgumentParser(prog="labkit", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)

@@ -18,7 +18,7 @@ def _output_hw(layer: Any) -> tuple[int, int]:
 
 def layer_macs(layer: Any) -> int:
     """MACs one image costs in a Conv2D, DepthwiseConv2D, SeparableConv2D or Dense layer; 0 otherwise."""
-    from labkit.keras_models import keras
+    from labkit.models.keras_models import keras
 
     layers = keras.layers
     if isinstance(layer, layers.SeparableConv2D):

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from labkit import torch_models
+from labkit.models import torch_models
 from labkit.data import Splits
 
 
@@ -33,12 +33,15 @@ def weights(model: nn.Module) -> list[np.ndarray]:
     return [getattr(m, name).detach().cpu().numpy() for m, name in prunable(model)]
 
 
-def polynomial_sparsity(step: int, target: float, end_step: int, power: int = 3) -> float:
-    """tfmot's PolynomialDecay from 0: fast at first, flat as it reaches `target` at `end_step`."""
-    if end_step < 1 or not 0.0 <= target < 1.0:
-        raise ValueError(f"need end_step >= 1 and 0 <= target < 1; got end_step={end_step}, target={target}.")
+def polynomial_sparsity(step: int, *, target_sparsity: float, end_step: int, power: int = 3) -> float:
+    """tfmot's PolynomialDecay from 0: fast at first, flat as it reaches `target_sparsity` at `end_step`."""
+    if end_step < 1 or not 0.0 <= target_sparsity < 1.0:
+        raise ValueError(
+            "need end_step >= 1 and 0 <= target_sparsity < 1; "
+            f"got end_step={end_step}, target_sparsity={target_sparsity}."
+        )
     done = min(step, end_step) / end_step
-    return target * (1.0 - (1.0 - done) ** power)
+    return target_sparsity * (1.0 - (1.0 - done) ** power)
 
 
 def pruned_count(model: nn.Module) -> int:
@@ -71,33 +74,42 @@ def make_permanent(model: nn.Module) -> nn.Module:
 def prune_gradually(
     model: nn.Module,
     data: Splits,
+    *,
     arch: str,
-    target: float,
+    target_sparsity: float,
     epochs: int,
     ramp_fraction: float = 0.5,
     learning_rate: float = 1e-3,
-    frequency: int = 10,
-    seed: int = 0,
+    pruning_frequency: int = 10,
     batch_size: int = 32,
+    seed: int = 0,
     device: str = "cpu",
 ) -> dict[str, list[float]]:
-    """Fine-tune `model` in place while its global sparsity ramps to `target`; masks stay attached.
+    """Fine-tune `model` in place while its global sparsity ramps to `target_sparsity`; masks stay attached.
 
     The ramp ends after `ramp_fraction` of the steps trained (not a fixed end_step: notebook 02's lesson);
-    the mask is updated every `frequency` steps and at the end of the ramp, then training continues at the
-    target. Call `make_permanent` afterwards.
+    the mask is updated every `pruning_frequency` steps and at the end of the ramp, then training continues
+    at the target. Call `make_permanent` afterwards.
     """
     steps = epochs * math.ceil(len(data.y_train) / batch_size)
     end_step = max(1, round(ramp_fraction * steps))
 
     def update(step: int) -> None:
-        if step <= end_step and (step % frequency == 0 or step == end_step):
-            prune_to(model, polynomial_sparsity(step, target, end_step))
+        if step <= end_step and (step % pruning_frequency == 0 or step == end_step):
+            prune_to(model, polynomial_sparsity(step, target_sparsity=target_sparsity, end_step=end_step))
 
-    history = torch_models.fit(
-        model, data, arch, epochs, batch_size, learning_rate, seed, device, before_step=update
+    history = torch_models.train(
+        model,
+        data,
+        arch=arch,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+        device=device,
+        before_step=update,
     )
-    prune_to(model, target)
+    prune_to(model, target_sparsity)
     return history
 
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from labkit import tf_env
+from labkit.core import tf_env
 
 IMAGENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 IMAGENET_SIZES = (96, 128, 160, 192, 224)

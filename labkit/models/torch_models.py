@@ -1,6 +1,6 @@
 """The PyTorch twins of the shared models (taught in 01_baseline_models), and their training loop.
 
-Same layer sizes as labkit.keras_models, so parameter counts match and results compare. The models
+Same layer sizes as labkit.models.keras_models, so parameter counts match and results compare. The models
 return logits; `nn.CrossEntropyLoss` applies log-softmax itself.
 """
 
@@ -130,9 +130,10 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: np.ndarray, device: str = "cp
     return float((torch.cat(predictions).numpy() == y).mean())
 
 
-def fit(
+def train(
     model: nn.Module,
     data: Splits,
+    *,
     arch: str,
     epochs: int,
     batch_size: int = 32,

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from labkit import catalog, paths
+from labkit.core import paths
+from labkit.workbook import catalog
 
 # Metric name endings that describe a compression or speed-up technique; each is an axis of its row.
 TRADE_OFF_AXES = ("accuracy_drop_pts", "size_ratio", "gzip_ratio", "speedup")

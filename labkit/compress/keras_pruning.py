@@ -14,9 +14,9 @@ from typing import Any
 
 import tensorflow_model_optimization as tfmot
 
-from labkit import sizes
+from labkit.compress import sizes
 from labkit.data import Splits
-from labkit.keras_models import keras, set_seed
+from labkit.models.keras_models import keras, set_seed
 
 
 def copy_model(model: keras.Model) -> keras.Model:
@@ -30,24 +30,25 @@ def steps_per_epoch(data: Splits, batch_size: int) -> int:
     return math.ceil(len(data.y_train) / batch_size)
 
 
-def end_step(total_steps: int, ramp_fraction: float, frequency: int) -> int:
+def end_step(total_steps: int, *, ramp_fraction: float, pruning_frequency: int) -> int:
     """Where the sparsity ramp ends: within the steps trained, on a mask-update step.
 
-    tfmot updates masks only every `frequency` steps, so an end_step between two updates would leave the
-    model short of its target; it is rounded down to a multiple of the frequency.
+    tfmot updates masks only every `pruning_frequency` steps, so an end_step between two updates would leave
+    the model short of its target; it is rounded down to a multiple of the frequency.
     """
     raw = max(1, round(ramp_fraction * total_steps))
-    return max(frequency, raw // frequency * frequency)
+    return max(pruning_frequency, raw // pruning_frequency * pruning_frequency)
 
 
 def prune(
     model: keras.Model,
     data: Splits,
+    *,
     target_sparsity: float,
     epochs: int,
-    ramp_fraction: float = 0.6,
+    ramp_fraction: float = 0.5,
     learning_rate: float = 1e-3,
-    frequency: int = 10,
+    pruning_frequency: int = 10,
     batch_size: int = 32,
     seed: int = 0,
     layers: tuple[str, ...] | None = None,
@@ -63,13 +64,17 @@ def prune(
     `prune_low_magnitude` (e.g. `sparsity_m_by_n=(2, 4)`).
     """
     set_seed(seed)
-    last = end_step(epochs * steps_per_epoch(data, batch_size), ramp_fraction, frequency)
+    last = end_step(
+        epochs * steps_per_epoch(data, batch_size),
+        ramp_fraction=ramp_fraction,
+        pruning_frequency=pruning_frequency,
+    )
     schedule = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0,
         final_sparsity=target_sparsity,
         begin_step=0,
         end_step=last,
-        frequency=frequency,
+        frequency=pruning_frequency,
     )
 
     def wrap(layer: keras.layers.Layer) -> keras.layers.Layer:

@@ -1,0 +1,5 @@
+"""The models the series shares (Keras and PyTorch twins, MobileNetV2), their saved artifacts and MAC counts."""
+
+from labkit._lazy import submodules
+
+__getattr__, __dir__ = submodules(__name__, ('artifacts', 'keras_models', 'macs', 'mobilenet', 'torch_models'))

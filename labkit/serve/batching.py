@@ -1,0 +1,125 @@
+"""Dynamic micro-batching: concurrent requests joined into one model call, each answer routed back.
+
+Used by the async service (notebook 11) and by the TF Serving protocol server's `--enable_batching` (09).
+A request is an array (examples first) or a dict of named arrays with the same number of examples.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Inputs = np.ndarray | dict[str, np.ndarray]
+Predict = Callable[[Any], Any]
+
+
+class Overloaded(Exception):
+    """The queue is full: the request is refused at once instead of waiting without bound."""
+
+
+def examples(x: Inputs) -> int:
+    """How many examples a request holds (the first dimension)."""
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def _join(parts: list[Inputs]) -> Inputs:
+    if isinstance(parts[0], dict):
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    return np.concatenate(parts)
+
+
+def _rows(y: Inputs, start: int, stop: int) -> Inputs:
+    return {name: value[start:stop] for name, value in y.items()} if isinstance(y, dict) else y[start:stop]
+
+
+@dataclass
+class _Waiting:
+    x: Inputs
+    answer: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class MicroBatcher:
+    """Joins concurrent requests into batched model calls; at most `queue_limit` requests wait.
+
+    A batch closes when it holds `max_batch` examples or `max_wait_ms` after its first request; a request
+    larger than `max_batch` runs alone. The model runs in one worker thread, so the event loop keeps
+    accepting requests meanwhile.
+    """
+
+    def __init__(
+        self, predict: Predict, *, max_batch: int = 32, max_wait_ms: float = 2.0, queue_limit: int = 256
+    ) -> None:
+        if max_batch < 1 or max_wait_ms < 0 or queue_limit < 1:
+            raise ValueError(
+                "max_batch and queue_limit must be >= 1 and max_wait_ms >= 0; "
+                f"got {max_batch}, {queue_limit} and {max_wait_ms}."
+            )
+        self.predict, self.max_batch, self.max_wait_s = predict, max_batch, max_wait_ms / 1000
+        self.queue_limit = queue_limit
+        self.queue: asyncio.Queue[_Waiting] = asyncio.Queue()
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="model")
+        self.calls = 0
+        self.examples = 0
+
+    async def submit(self, x: Inputs) -> Inputs:
+        """The model's answer for `x`, computed in some batch; Overloaded when the queue is full."""
+        if self.queue.qsize() >= self.queue_limit:
+            raise Overloaded(
+                f"{self.queue.qsize()} requests are waiting (limit {self.queue_limit}); retry later."
+            )
+        waiting = _Waiting(x)
+        self.queue.put_nowait(waiting)
+        return await waiting.answer
+
+    async def _gather(self) -> list[_Waiting]:
+        """The first waiting request, then more until max_batch examples or max_wait_ms after the first."""
+        loop = asyncio.get_running_loop()
+        batch = [await self.queue.get()]
+        size = examples(batch[0].x)
+        deadline = loop.time() + self.max_wait_s
+        while size < self.max_batch:
+            if self.queue.empty():
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self.queue.get(), left))
+                except asyncio.TimeoutError:
+                    break
+            else:
+                batch.append(self.queue.get_nowait())
+            size += examples(batch[-1].x)
+        return batch
+
+    async def run(self) -> None:
+        """Serve batches until cancelled; a request whose caller went away is skipped, not fatal."""
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [w for w in await self._gather() if not w.answer.done()]
+            if not batch:
+                continue
+            joined = _join([w.x for w in batch])
+            try:
+                out = await loop.run_in_executor(self.executor, self.predict, joined)
+            except Exception as error:  # the model failed: every request of this batch gets the error
+                for waiting in batch:
+                    if not waiting.answer.done():
+                        waiting.answer.set_exception(error)
+                continue
+            self.calls += 1
+            self.examples += examples(joined)
+            start = 0
+            for waiting in batch:
+                stop = start + examples(waiting.x)
+                if not waiting.answer.done():
+                    waiting.answer.set_result(_rows(out, start, stop))
+                start = stop
+
+    def close(self) -> None:
+        """Stop the worker thread once the batches in flight are done."""
+        self.executor.shutdown(wait=True)

@@ -1,0 +1,188 @@
+"""The serving lessons' HTTP client and load generator, on aiohttp: bounded, timed, answers in input order.
+
+The source article's async client reports a latency of 0 for a failed request, and `asyncio.gather` over
+an unbounded list opens as many connections as there are requests. Here a semaphore bounds the requests in
+flight, every request has a timeout, a failure's latency is the time it took to fail, and replies come back
+in input order whatever order they finish in. A load run encodes every body before its clock starts, as
+load tools send prepared requests, stops starting requests after a time limit, and freezes its own heap for
+the garbage collector: a full collection of a notebook's large heap would pause every request in flight
+and be charged to the server's tail latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+JSON = "application/json"
+RAW = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One request's reply: HTTP status (None when no answer came), latency, the decoded body or the error."""
+
+    index: int
+    status: int | None
+    latency_ms: float
+    sent_s: float  # when it was sent, perf_counter seconds
+    answer: Any = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    @property
+    def predictions(self) -> np.ndarray | None:
+        """The answer's `predictions` as float32 (TF Serving, TorchServe and the async service all use it)."""
+        return np.asarray(self.answer["predictions"], dtype=np.float32) if self.ok else None
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a bounded load run measured: latencies of the answered requests, wall time, errors, replies."""
+
+    latencies_ms: np.ndarray
+    seconds: float
+    errors: list[str]
+    examples_per_request: int
+    replies: tuple[Reply, ...] = ()
+
+    @property
+    def completed(self) -> int:
+        return int(self.latencies_ms.size)
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.completed / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def examples_per_s(self) -> float:
+        return self.requests_per_s * self.examples_per_request
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.completed else float("nan")
+
+
+def json_bodies(batches: Sequence[np.ndarray]) -> list[bytes]:
+    """Each batch as the JSON body `{"instances": ...}` (float32 values), prepared before any timing."""
+    return [json.dumps({"instances": np.asarray(x, dtype=np.float32).tolist()}).encode() for x in batches]
+
+
+def raw_bodies(batches: Sequence[np.ndarray]) -> list[bytes]:
+    """Each batch as little-endian float32 bytes (TorchServe's raw input to labkit's handler)."""
+    return [np.asarray(x, dtype="<f4").tobytes() for x in batches]
+
+
+async def _one(
+    session: aiohttp.ClientSession,
+    request: tuple[int, bytes],
+    *,
+    url: str,
+    content_type: str,
+    gate: asyncio.Semaphore,
+    stop_at: float,
+) -> Reply | None:
+    index, body = request
+    async with gate:
+        start = time.perf_counter()
+        if start >= stop_at:
+            return None  # the time limit passed before this request could start: it is not sent
+        try:
+            async with session.post(url, data=body, headers={"Content-Type": content_type}) as response:
+                answer: Any = await response.json(content_type=None)
+                status = response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+            elapsed = (time.perf_counter() - start) * 1000
+            return Reply(index, None, elapsed, start, error=f"{type(error).__name__}: {error}")
+        elapsed = (time.perf_counter() - start) * 1000
+    if status != 200:
+        message = answer.get("error", answer.get("message", str(answer))) if isinstance(answer, dict) else answer
+        return Reply(index, status, elapsed, start, error=str(message))
+    return Reply(index, status, elapsed, start, answer=answer)
+
+
+async def send_all(
+    url: str,
+    bodies: Sequence[bytes],
+    *,
+    concurrency: int = 32,
+    timeout_s: float = 10.0,
+    time_limit_s: float | None = None,
+    content_type: str = JSON,
+) -> list[Reply]:
+    """POST prepared bodies, at most `concurrency` in flight; replies in input order.
+
+    With `time_limit_s`, no request starts after that many seconds; those are left out of the replies.
+    """
+    if concurrency < 1 or timeout_s <= 0 or (time_limit_s is not None and time_limit_s <= 0):
+        raise ValueError(
+            "concurrency must be >= 1 and timeout_s and time_limit_s > 0; "
+            f"got {concurrency}, {timeout_s} and {time_limit_s}."
+        )
+    gate = asyncio.Semaphore(concurrency)
+    stop_at = time.perf_counter() + time_limit_s if time_limit_s is not None else float("inf")
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        replies = await asyncio.gather(
+            *(
+                _one(session, request, url=url, content_type=content_type, gate=gate, stop_at=stop_at)
+                for request in enumerate(bodies)
+            )
+        )
+    return [reply for reply in replies if reply is not None]
+
+
+async def predict_all(
+    url: str, batches: Sequence[np.ndarray], *, concurrency: int = 32, timeout_s: float = 10.0
+) -> list[Reply]:
+    """POST each batch as `{"instances": ...}`, at most `concurrency` in flight; replies in input order."""
+    return await send_all(url, json_bodies(batches), concurrency=concurrency, timeout_s=timeout_s)
+
+
+async def run_load(
+    url: str,
+    bodies: Sequence[bytes],
+    *,
+    concurrency: int,
+    time_limit_s: float | None = 30.0,
+    timeout_s: float = 10.0,
+    content_type: str = JSON,
+    examples_per_request: int = 1,
+    on_reply: Callable[[Reply], None] | None = None,
+) -> LoadResult:
+    """A timed load run over prepared bodies: the clock runs from the first send to the last answer.
+
+    No request starts after `time_limit_s` (None: no limit). `on_reply` sees every reply after the clock
+    stops (a monitor fed from the run, say).
+    """
+    gc.collect()
+    gc.freeze()  # the generator's own full collections would stall every request in flight
+    try:
+        start = time.perf_counter()
+        replies = await send_all(
+            url,
+            bodies,
+            concurrency=concurrency,
+            timeout_s=timeout_s,
+            time_limit_s=time_limit_s,
+            content_type=content_type,
+        )
+        seconds = time.perf_counter() - start
+    finally:
+        gc.unfreeze()
+    for reply in replies if on_reply else ():
+        on_reply(reply)
+    answered = np.array([r.latency_ms for r in replies if r.ok])
+    errors = [f"{r.status}: {r.error}" for r in replies if not r.ok]
+    return LoadResult(answered, seconds, errors, examples_per_request, tuple(replies))

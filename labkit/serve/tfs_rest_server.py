@@ -1,0 +1,292 @@
+"""The TensorFlow Serving REST API on aiohttp, for machines without `tensorflow_model_server`.
+
+`tensorflow_model_server` is not installable from PyPI or Debian, so notebook 09 uses it when it is on PATH
+and this server otherwise. It follows the documented REST protocol, not a subset shaped by one client:
+model status (`GET /v1/models/{name}[/versions/{v}|/labels/{l}]`), `.../metadata` (the signature defs),
+`POST ...:predict` in row (`instances`) and columnar (`inputs`) format with `signature_name`, answers
+`predictions` / `outputs`, errors as `{"error": "..."}` with 400 (bad request) or 404 (unknown model, version,
+label). It serves the latest numeric version under an absolute model base path, polls for new versions and
+swaps them in without dropping requests in flight, and batches requests server-side when asked
+(`--enable_batching`, `--batching_parameters_file` in TF Serving's text format). Run it as
+`python -m labkit.serve.tfs_rest_server --model_name NAME --model_base_path /abs/path --rest_api_port PORT`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from labkit.serve import processes, tfs_protocol
+from labkit.serve.batching import MicroBatcher, Overloaded
+from labkit.serve.saved_models import Version, discover, read_batching_parameters
+from labkit.serve.tfs_protocol import RequestError, format_response, parse_request
+
+_ROUTE = re.compile(
+    r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?(?P<suffix>/metadata|:[a-z]+)?$"
+)
+
+
+class ModelServer:
+    """The served model: its loaded versions, labels, polling for new versions, batching, routes."""
+
+    def __init__(
+        self,
+        name: str,
+        base_path: Path,
+        *,
+        labels: dict[str, int] | None = None,
+        poll_s: float = 1.0,
+        batching: tuple[int, float] | None = None,
+        max_body_bytes: int = 16 * 2**20,
+        keep_versions: int = 1,
+    ) -> None:
+        """`batching` is (max_batch_size, batch_timeout_s) when server-side batching is on."""
+        if not base_path.is_absolute():
+            raise ValueError(
+                f"--model_base_path must be absolute (TensorFlow Serving requires it); got {base_path}."
+            )
+        self.name, self.base_path, self.labels = name, base_path, dict(labels or {})
+        self.poll_s, self.batching, self.max_body_bytes = poll_s, batching, max_body_bytes
+        self.keep_versions = keep_versions
+        self.versions: dict[int, Version] = {}
+        self.batchers: dict[tuple[int, str], tuple[MicroBatcher, asyncio.Task]] = {}
+
+    def refresh(self) -> bool:
+        """Serve the newest `keep_versions` versions (TF Serving's `latest` policy); load what is new."""
+        wanted = discover(self.base_path)[-self.keep_versions :]
+        if not wanted or set(wanted) == set(self.versions):
+            return False
+        loaded = {n: self.versions.get(n) or Version.load(n, self.base_path / str(n)) for n in wanted}
+        self.versions = loaded  # one assignment: requests in flight keep the objects they resolved
+        print(f"serving {self.name} versions {sorted(loaded)} from {self.base_path}", flush=True)
+        return True
+
+    async def _poll(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                await loop.run_in_executor(None, self.refresh)
+            except Exception as error:  # a half-written version: try again at the next poll
+                print(f"could not load a new version yet: {error}", flush=True)
+
+    def _resolve(self, match: re.Match) -> Version:
+        if match["name"] != self.name:
+            raise RequestError(
+                404, f"Servable not found for request: model {match['name']!r} (serving {self.name!r})."
+            )
+        if match["label"] is not None:
+            if match["label"] not in self.labels:
+                raise RequestError(
+                    404, f"unknown version label {match['label']!r}; labels: {sorted(self.labels)}."
+                )
+            number = self.labels[match["label"]]
+        elif match["version"] is not None:
+            if not match["version"].isdigit():
+                raise RequestError(400, f"version must be a number; got {match['version']!r}.")
+            number = int(match["version"])
+        else:
+            if not self.versions:
+                raise RequestError(404, f"no version of {self.name!r} is loaded under {self.base_path}.")
+            number = max(self.versions)
+        version = self.versions.get(number)
+        if version is None:
+            raise RequestError(
+                404,
+                f"Servable not found for request: {self.name} version {number} "
+                f"(loaded: {sorted(self.versions)}).",
+            )
+        return version
+
+    def _status(self, versions: list[Version]) -> dict[str, Any]:
+        return {
+            "model_version_status": [
+                {
+                    "version": str(v.number),
+                    "state": "AVAILABLE",
+                    "status": {"error_code": "OK", "error_message": ""},
+                }
+                for v in versions
+            ]
+        }
+
+    def _metadata(self, version: Version) -> dict[str, Any]:
+        signature_def = {
+            sig: {
+                "inputs": {n: tfs_protocol.spec_json(s) for n, s in version.inputs[sig].items()},
+                "outputs": {n: tfs_protocol.spec_json(s) for n, s in version.outputs[sig].items()},
+                "method_name": "tensorflow/serving/predict",
+            }
+            for sig in version.inputs
+        }
+        return {
+            "model_spec": {"name": self.name, "signature_name": "", "version": str(version.number)},
+            "metadata": {"signature_def": {"signature_def": signature_def}},
+        }
+
+    async def handle(self, request: web.Request) -> web.Response:
+        try:
+            match = _ROUTE.match(request.match_info["tail"])
+            if match is None:
+                raise RequestError(404, f"unknown path {request.path}; see the TensorFlow Serving REST API.")
+            suffix = match["suffix"]
+            if request.method == "GET" and suffix in (None, "/metadata"):
+                version = self._resolve(match)
+                if suffix == "/metadata":
+                    return web.json_response(self._metadata(version))
+                explicit = match["version"] is not None or match["label"] is not None
+                return web.json_response(
+                    self._status([version] if explicit else list(self.versions.values()))
+                )
+            if request.method == "POST" and suffix == ":predict":
+                return await self._predict(request, self._resolve(match))
+            if suffix in (":classify", ":regress"):
+                raise RequestError(
+                    400, f"{suffix[1:]} needs a classification/regression signature; use :predict."
+                )
+            raise RequestError(
+                405 if suffix else 404, f"{request.method} {request.path} is not part of the API."
+            )
+        except RequestError as error:
+            return web.json_response({"error": str(error)}, status=error.status)
+
+    async def _predict(self, request: web.Request, version: Version) -> web.Response:
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise RequestError(
+                413, f"the request body is larger than {self.max_body_bytes:,} bytes."
+            ) from None
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise RequestError(400, f"malformed JSON: {error}.") from None
+        signature, arrays, rows = parse_request(payload, version)
+        if self.batching is not None:
+            try:
+                outputs = await self._batcher(version, signature).submit(arrays)
+            except Overloaded as error:
+                raise RequestError(503, str(error)) from None
+        else:
+            outputs = await asyncio.get_running_loop().run_in_executor(None, version.run, signature, arrays)
+        return web.json_response(format_response(outputs, rows))
+
+    def _batcher(self, version: Version, signature: str) -> MicroBatcher:
+        """One micro-batcher per version and signature, started on its first request."""
+        key = (version.number, signature)
+        if key not in self.batchers:
+            max_batch, timeout_s = self.batching
+            batcher = MicroBatcher(
+                partial(version.run, signature),
+                max_batch=max_batch,
+                max_wait_ms=timeout_s * 1000,
+                queue_limit=100_000,
+            )
+            self.batchers[key] = batcher, asyncio.create_task(batcher.run())
+        return self.batchers[key][0]
+
+    def app(self) -> web.Application:
+        application = web.Application(client_max_size=self.max_body_bytes)
+        application.router.add_route("*", "/v1/models/{tail:.*}", self.handle)
+
+        async def background(app: web.Application):
+            poller = asyncio.create_task(self._poll())
+            yield
+            poller.cancel()
+            for batcher, task in self.batchers.values():
+                task.cancel()
+                batcher.close()
+
+        application.cleanup_ctx.append(background)
+        return application
+
+
+def server_command(
+    model_name: str,
+    base_path: Path,
+    port: int,
+    *,
+    batching_file: Path | None = None,
+    poll_s: float = 1.0,
+    prefer_real: bool = True,
+) -> tuple[list[str], str]:
+    """The command serving a model base path: `tensorflow_model_server` when on PATH, else this module.
+
+    Both take the same flags; returns (command, which server).
+    """
+    real = shutil.which("tensorflow_model_server") if prefer_real else None
+    flags = {"model_name": model_name, "model_base_path": base_path, "rest_api_port": port}
+    if real:
+        flags |= {"port": processes.free_port(), "file_system_poll_wait_seconds": max(1, round(poll_s))}
+    else:
+        flags["file_system_poll_wait_seconds"] = poll_s
+    command = [real] if real else [sys.executable, "-m", "labkit.serve.tfs_rest_server"]
+    command += [f"--{k}={v}" for k, v in flags.items()]
+    if batching_file is not None:
+        command += ["--enable_batching", f"--batching_parameters_file={batching_file}"]
+    return command, "tensorflow_model_server" if real else "labkit.serve.tfs_rest_server"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m labkit.serve.tfs_rest_server", description=__doc__.splitlines()[0])
+    parser.add_argument("--model_name", default="default")
+    parser.add_argument("--model_base_path", required=True, type=Path)
+    parser.add_argument("--rest_api_port", required=True, type=int)
+    parser.add_argument("--enable_batching", action="store_true")
+    parser.add_argument("--batching_parameters_file", type=Path)
+    parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0)
+    parser.add_argument("--version_labels", default="", help="labkit extension: name=version,...")
+    parser.add_argument("--max_body_bytes", type=int, default=16 * 2**20, help="labkit extension")
+    parser.add_argument(
+        "--num_versions", type=int, default=1, help="labkit extension: versions served (latest N)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        processes.ensure_port_free(args.rest_api_port)
+        labels = {
+            k: int(v) for k, v in (pair.split("=", 1) for pair in args.version_labels.split(",") if pair)
+        }
+        batching = None
+        if args.enable_batching:
+            batching = (
+                read_batching_parameters(args.batching_parameters_file)
+                if args.batching_parameters_file
+                else (32, 0.002)
+            )
+        server = ModelServer(
+            args.model_name,
+            args.model_base_path,
+            labels=labels,
+            poll_s=args.file_system_poll_wait_seconds,
+            batching=batching,
+            max_body_bytes=args.max_body_bytes,
+            keep_versions=args.num_versions,
+        )
+        from labkit.core import tf_env
+
+        tf_env.import_tensorflow()
+        server.refresh()
+        if not server.versions:
+            raise ValueError(f"no version directory with a saved_model.pb under {args.model_base_path}.")
+    except (ValueError, RuntimeError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"serving {args.model_name} on http://{processes.HOST}:{args.rest_api_port} (batching {bool(batching)})",
+        flush=True,
+    )
+    web.run_app(server.app(), host=processes.HOST, port=args.rest_api_port, print=None)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
