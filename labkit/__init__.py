@@ -18,5 +18,17 @@ tf_env.configure()
 
 __getattr__, __dir__ = submodules(
     __name__,
-    ("bench", "check", "data", "ledger", "notebook", "compress", "core", "models", "ops", "serve", "workbook"),
+    (
+        "bench",
+        "check",
+        "data",
+        "ledger",
+        "notebook",
+        "compress",
+        "core",
+        "models",
+        "ops",
+        "serve",
+        "workbook",
+    ),
 )

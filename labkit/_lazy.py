@@ -7,7 +7,9 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 
 
-def submodules(package: str, names: Iterable[str]) -> tuple[Callable[[str], ModuleType], Callable[[], list[str]]]:
+def submodules(
+    package: str, names: Iterable[str]
+) -> tuple[Callable[[str], ModuleType], Callable[[], list[str]]]:
     """A package's `__getattr__` and `__dir__` that import the named submodules on first access."""
     known = frozenset(names)
 

@@ -69,6 +69,7 @@ def summarize(
     durations_ns: list[int] | np.ndarray,
     batch_size: int,
     threads: int | None = None,
+    *,
     hardware: str | None = None,
 ) -> Timing:
     """Statistics of per-call durations in nanoseconds; throughput counts samples, not calls."""
@@ -122,6 +123,7 @@ def _timed_calls(
     fns: list[Callable[[], Any]],
     iterations: int | None,
     time_budget_s: float | None,
+    *,
     sync: Callable[[], None] | None,
     clock: Clock,
 ) -> list[list[int]]:
@@ -149,6 +151,7 @@ def measure(
     fn: Callable[[], Any],
     batch_size: int = 1,
     iterations: int | None = 200,
+    *,
     warmup: int = 20,
     threads: int | None = None,
     time_budget_s: float | None = None,
@@ -162,7 +165,7 @@ def measure(
     """
     _check_counts(iterations, warmup, time_budget_s)
     _warm_up([fn], warmup, sync)
-    (durations,) = _timed_calls([fn], iterations, time_budget_s, sync, clock)
+    (durations,) = _timed_calls([fn], iterations, time_budget_s, sync=sync, clock=clock)
     return summarize(durations, batch_size, threads)
 
 
@@ -170,6 +173,7 @@ def compare(
     a: Callable[[], Any],
     b: Callable[[], Any],
     batch_size: int = 1,
+    *,
     iterations: int | None = 200,
     warmup: int = 20,
     threads: int | None = None,
@@ -185,7 +189,7 @@ def compare(
     """
     _check_counts(iterations, warmup, time_budget_s)
     _warm_up([a, b], warmup, sync)
-    times_a, times_b = _timed_calls([a, b], iterations, time_budget_s, sync, clock)
+    times_a, times_b = _timed_calls([a, b], iterations, time_budget_s, sync=sync, clock=clock)
     timing_a = summarize(times_a, batch_size, threads)
     timing_b = summarize(times_b, batch_size_b or batch_size, threads)
     return Comparison(

@@ -42,7 +42,7 @@ def check_equal(value: Any, expected: Any, claim: str) -> None:
     check(value == expected, claim, value=value, expected=expected)
 
 
-def check_close(value: float, expected: float, claim: str, rel: float = 1e-6, abs_: float = 0.0) -> None:
+def check_close(value: float, expected: float, claim: str, *, rel: float = 1e-6, abs_: float = 0.0) -> None:
     """Float equality within a relative/absolute tolerance, tolerances shown with the figures."""
     ok = math.isclose(value, expected, rel_tol=rel, abs_tol=abs_)
     check(ok, claim, value=value, expected=expected, rel=rel, abs=abs_)
@@ -62,7 +62,7 @@ def paired_drop(reference_correct: Any, candidate_correct: Any) -> tuple[float, 
 
 
 def check_drop_at_most(
-    reference_correct: Any, candidate_correct: Any, maximum_pts: float, claim: str
+    reference_correct: Any, candidate_correct: Any, maximum_pts: float, *, claim: str
 ) -> float:
     """The candidate loses at most `maximum_pts` points, within the test set's noise: fails when even the
     drop's 95% lower bound (drop - 1.96 SE, paired) exceeds the maximum. Returns the measured drop.

@@ -154,7 +154,7 @@ def read_digits_csv(source: Path | None = None) -> tuple[np.ndarray, np.ndarray]
     return table[:, :-1].reshape(-1, 8, 8), table[:, -1]
 
 
-def _pack(name: str, x: np.ndarray, y: np.ndarray, parts: np.ndarray, classes) -> Splits:
+def _pack(name: str, x: np.ndarray, y: np.ndarray, *, parts: np.ndarray, classes) -> Splits:
     as_float = x.astype(np.float32) / 255.0
     pick = [parts == k for k in range(3)]
     return Splits(
@@ -180,10 +180,10 @@ def load_digits28(flat: bool = True, source: Path | None = None) -> Splits:
     verify_generated("digits28", "x", sha256_arrays(x))
     verify_generated("digits28", "split", sha256_arrays(labels, parts))
     shape = (-1, 784) if flat else (-1, 28, 28, 1)
-    return _pack("digits28", x.reshape(shape), labels, parts, [str(d) for d in range(10)])
+    return _pack("digits28", x.reshape(shape), labels, parts=parts, classes=[str(d) for d in range(10)])
 
 
-def _draw_shape(kind: str, size: int, cx: float, cy: float, r: float, angle: float) -> np.ndarray:
+def _draw_shape(kind: str, size: int, cx: float, *, cy: float, r: float, angle: float) -> np.ndarray:
     """Boolean mask of one shape on a size x size grid."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
     dx, dy = xx - cx, yy - cy
@@ -221,7 +221,7 @@ def generate_shapes(n_per_class: int = 200, size: int = 64, seed: int = 0) -> tu
     for i, label in enumerate(labels):
         r = rng.uniform(0.18, 0.32) * size
         cx, cy = rng.uniform(r, size - r, 2)
-        mask = _draw_shape(SHAPE_CLASSES[label], size, cx, cy, r, rng.uniform(0, np.pi / 2))
+        mask = _draw_shape(SHAPE_CLASSES[label], size, cx, cy=cy, r=r, angle=rng.uniform(0, np.pi / 2))
         background = rng.uniform(0, 110, 3)
         foreground = rng.uniform(140, 255, 3)
         noise = rng.normal(0.0, 12.0, (size, size, 1))
@@ -247,7 +247,7 @@ def load_shapes(n_per_class: int = 200, size: int = 64, seed: int = 0) -> Splits
     if name is not None:
         verify_generated(name, "x", sha256_arrays(images))
         verify_generated(name, "split", sha256_arrays(labels, parts))
-    return _pack("shapes", images, labels, parts, SHAPE_CLASSES)
+    return _pack("shapes", images, labels, parts=parts, classes=SHAPE_CLASSES)
 
 
 def load_sample_image(name: str = "china.jpg") -> np.ndarray:
@@ -273,7 +273,7 @@ def verify_all() -> dict[str, str]:
     return status
 
 
-def _download(url: str, target: Path, expected: str, timeout: float) -> None:
+def _download(url: str, target: Path, expected: str, *, timeout: float) -> None:
     """Fetch `url` to `target` atomically, checking the SHA-256 before the file is kept."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
@@ -302,7 +302,7 @@ def load_mnist(cache_dir: Path | None = None, url: str = MNIST_URL, timeout: flo
     target = Path(cache_dir or paths.cache_dir()) / "mnist.npz"
     if not target.exists():
         try:
-            _download(url, target, entry["sha256"], timeout)
+            _download(url, target, entry["sha256"], timeout=timeout)
         except (urllib.error.URLError, OSError, TimeoutError) as error:
             raise RuntimeError(
                 f"Could not download MNIST from {url} ({getattr(error, 'reason', error)}); this "
@@ -316,7 +316,7 @@ def load_mnist(cache_dir: Path | None = None, url: str = MNIST_URL, timeout: flo
     x = np.concatenate([x_train, x_test]).reshape(-1, 784)
     y = np.concatenate([y_train, y_test])
     parts = np.concatenate([np.zeros(50_000), np.ones(10_000), np.full(10_000, 2)]).astype(np.int64)
-    return _pack("mnist", x, y, parts, [str(d) for d in range(10)])
+    return _pack("mnist", x, y, parts=parts, classes=[str(d) for d in range(10)])
 
 
 class SlowDecodeImages:

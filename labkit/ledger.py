@@ -56,6 +56,7 @@ def record(
     metric: str,
     value: float,
     unit: str,
+    *,
     framework: str = "none",
     path: Path | None = None,
     **context: Any,
@@ -131,6 +132,7 @@ def latest(
     metric: str,
     run_id: str | None = None,
     framework: str | None = None,
+    *,
     path: Path | None = None,
 ) -> dict[str, Any] | None:
     """The most recent record of a metric (optionally of one run or framework), or None."""
@@ -197,6 +199,7 @@ def side_by_side(
     templates: tuple[str, ...] = FRAMEWORK_PAIRS,
     frameworks: tuple[str, ...] = ("keras", "torch"),
     path: Path | None = None,
+    *,
     records: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """For each metric template, the latest record per framework (None where a notebook has not run).

@@ -6,7 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from labkit import artifacts, data, torch_models  # noqa: E402
+from labkit import data  # noqa: E402
+from labkit.models import artifacts, torch_models  # noqa: E402
 
 
 def test_missing_then_corrupted_artifact_is_rebuilt(capsys: pytest.CaptureFixture[str]) -> None:

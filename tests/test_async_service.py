@@ -20,7 +20,7 @@ import torch
 from prometheus_client.parser import text_string_to_metric_families
 
 from labkit.models import torch_models
-from labkit.serve import loadgen, async_service, processes
+from labkit.serve import async_service, batching, loadgen, processes
 
 ROW = np.full((1, 784), 0.5, np.float32)
 
@@ -33,7 +33,7 @@ def test_micro_batcher_joins_requests_and_routes_each_answer_back() -> None:
         return x * 2
 
     async def burst() -> list[np.ndarray]:
-        batcher = async_service.MicroBatcher(double, max_batch=32, max_wait_ms=200, queue_limit=100)
+        batcher = batching.MicroBatcher(double, max_batch=32, max_wait_ms=200, queue_limit=100)
         task = asyncio.create_task(batcher.run())
         inputs = [np.full((1, 3), i, np.float32) for i in range(64)]
         answers = await asyncio.gather(*(batcher.submit(x) for x in inputs))
@@ -52,7 +52,7 @@ def test_a_failing_model_fails_every_request_of_its_batch_and_the_batcher_goes_o
         return x
 
     async def scenario() -> tuple[list[object], np.ndarray]:
-        batcher = async_service.MicroBatcher(fragile, max_batch=8, max_wait_ms=100)
+        batcher = batching.MicroBatcher(fragile, max_batch=8, max_wait_ms=100)
         task = asyncio.create_task(batcher.run())
         bad = await asyncio.gather(
             batcher.submit(-ROW), batcher.submit(ROW), return_exceptions=True
@@ -97,7 +97,9 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def service(model_file: Path, **flags: object) -> processes.ServerProcess:
     port = processes.free_port()
     command = async_service.command(model_file, port, **flags)
-    process = processes.ServerProcess(command, f"http://{processes.HOST}:{port}/healthz", "async_service", 60)
+    process = processes.ServerProcess(
+        command, f"http://{processes.HOST}:{port}/healthz", "async_service", timeout_s=60
+    )
     process.url = f"http://{processes.HOST}:{port}"
     return process
 
@@ -143,7 +145,7 @@ def test_errors_report_the_time_they_took() -> None:
 
 def test_overload_is_refused_with_503_and_no_accepted_request_is_lost(model_file: Path) -> None:
     with service(model_file, queue_limit=4, max_batch=2, max_wait_ms=50) as process:
-        outcomes = asyncio.run(loadgen.predict_all(process.url + "/v1/predict", [ROW] * 120, 120))
+        outcomes = asyncio.run(loadgen.predict_all(process.url + "/v1/predict", [ROW] * 120, concurrency=120))
     statuses = [o.status for o in outcomes]
     assert set(statuses) <= {200, 503}, f"statuses other than 200/503: {set(statuses)}"
     assert statuses.count(503) > 0 and statuses.count(200) > 0, f"{statuses.count(503)} refused"
@@ -158,8 +160,10 @@ def test_sigterm_answers_every_accepted_request(model_file: Path) -> None:
         families = {f.name: f for f in text_string_to_metric_families(text)}
         return families["inference_in_flight"].samples[0].value
 
-    async def scenario() -> list[loadgen.Outcome]:
-        pending = asyncio.ensure_future(loadgen.predict_all(process.url + "/v1/predict", [ROW] * 40, 40))
+    async def scenario() -> list[loadgen.Reply]:
+        pending = asyncio.ensure_future(
+            loadgen.predict_all(process.url + "/v1/predict", [ROW] * 40, concurrency=40)
+        )
         deadline = time.perf_counter() + 10
         while await asyncio.to_thread(in_flight) < 40 and time.perf_counter() < deadline:
             await asyncio.sleep(0.02)
@@ -181,8 +185,8 @@ def test_a_failing_model_is_a_json_500_and_counted() -> None:
 
     async def scenario() -> tuple[int, dict, monitor.ModelMonitor]:
         watch = monitor.ModelMonitor("mlp", "1")
-        batcher = async_service.MicroBatcher(broken, max_batch=4, max_wait_ms=1)
-        app = async_service.build_app(batcher, watch, 784, 100_000)
+        batcher = batching.MicroBatcher(broken, max_batch=4, max_wait_ms=1)
+        app = async_service.build_app(batcher, watch, features=784, max_body_bytes=100_000)
         async with TestClient(TestServer(app, host=processes.HOST)) as client:
             answer = await client.post("/v1/predict", json={"instances": ROW.tolist()})
             return answer.status, await answer.json(), watch

@@ -1,4 +1,4 @@
-"""labkit.serve.cache: content keys, LRU eviction within a byte bound, counters, and sharing between threads."""
+"""labkit.serve.cache: content keys, LRU eviction within a byte bound, counters, sharing between threads."""
 
 from __future__ import annotations
 

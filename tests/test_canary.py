@@ -1,4 +1,4 @@
-"""labkit.ops.canary: routing share, and each guard's verdict (accuracy, errors, latency), with the figures."""
+"""labkit.ops.canary: routing share, each guard's verdict (accuracy, errors, latency) with its figures."""
 
 from __future__ import annotations
 

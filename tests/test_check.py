@@ -36,8 +36,8 @@ def test_paired_drop_counts_only_changed_answers(capsys) -> None:
     drop, se, changed = check.paired_drop(reference, candidate)
     assert (round(drop, 4), changed) == (round(200 / 300, 4), 4), (drop, changed)
     assert abs(se - 100 * (4 - 300 * (2 / 300) ** 2) ** 0.5 / 300) < 1e-9, se
-    assert check.check_drop_at_most(reference, candidate, 1.0, "int8 within a point") == drop
+    assert check.check_drop_at_most(reference, candidate, 1.0, claim="int8 within a point") == drop
     assert "PASS: int8 within a point (drop_pts=0.666667" in capsys.readouterr().out
     worse = [True] * 250 + [False] * 50  # 40 more lost: 13 points, far beyond the noise
     with pytest.raises(AssertionError, match="FAIL: noise calibration within a point .drop_pts=13.3333"):
-        check.check_drop_at_most(reference, worse, 1.0, "noise calibration within a point")
+        check.check_drop_at_most(reference, worse, 1.0, claim="noise calibration within a point")

@@ -70,7 +70,7 @@ def test_shapes_are_deterministic_balanced_and_sized() -> None:
 def test_shapes_default_matches_manifest_and_classes_differ() -> None:
     shapes = data.load_shapes()
     assert shapes.sizes() == {"train": 700, "val": 150, "test": 150}, shapes.sizes()
-    masks = [data._draw_shape(kind, 64, 32, 32, 16, 0.3) for kind in data.SHAPE_CLASSES]
+    masks = [data._draw_shape(kind, 64, 32, cy=32, r=16, angle=0.3) for kind in data.SHAPE_CLASSES]
     areas = [int(m.sum()) for m in masks]
     assert len(set(areas)) == len(areas), f"two shape classes draw the same mask area: {areas}"
 

@@ -21,7 +21,7 @@ def test_dequantize_by_hand() -> None:
     assert out.tolist() == [0.0, 0.5, 255 / 256], out
     assert litert.dequantize(np.array([-3], dtype=np.int8), 0.5, -3).tolist() == [0.0]
     with pytest.raises(ValueError, match="scale must be positive, got 0"):
-        litert.quantize(np.zeros(1), 0, 0, np.uint8)
+        litert.quantize(np.zeros(1), 0, 0, dtype=np.uint8)
 
 
 def test_int8_model_runs_with_float_inputs() -> None:

@@ -1,4 +1,4 @@
-"""labkit.ops.monitor (bounded memory, histogram and reservoir percentiles) and labkit.ops.drift (PSI, KS, alert)."""
+"""labkit.ops.monitor (bounded memory, histogram and reservoir percentiles), labkit.ops.drift (PSI, KS)."""
 
 from __future__ import annotations
 

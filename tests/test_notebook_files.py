@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 
 import nbformat
 import papermill
 import pytest
 
 from labkit.core import paths
-from labkit.workbook import catalog, params, runner
+from labkit.workbook import catalog, generated, params, runner
 
 NOTEBOOKS = runner.available_notebooks()
 
@@ -79,10 +80,28 @@ def test_course_layer(path) -> None:
         assert f"**E{number}.**" in markdown, f"{path.stem}: exercise E{number} missing"
 
 
+def test_parameters_cells_are_generated_from_the_catalog() -> None:
+    stale = generated.stale_cells(paths.notebooks_dir())
+    assert stale == [], (
+        f"the parameters cells of {stale} differ from labkit/workbook/catalog.py; "
+        "run `.venv/bin/labkit params --write-cells`."
+    )
+
+
+def test_a_changed_parameters_cell_is_caught_and_rewritten(tmp_path) -> None:
+    for name in catalog.SERIES:
+        shutil.copy(paths.notebooks_dir() / f"{name}.ipynb", tmp_path)
+    target = tmp_path / "02_pruning.ipynb"
+    target.write_text(target.read_text().replace("steps between mask updates", "steps between updates"))
+    assert generated.stale_cells(tmp_path) == ["02_pruning"], generated.stale_cells(tmp_path)
+    assert generated.write_cells(tmp_path) == [target]
+    assert generated.stale_cells(tmp_path) == [], "the rewritten cell still differs from the catalog"
+
+
 def test_instructor_guide_has_the_current_parameters() -> None:
     doc = (paths.repo_root() / "docs" / "instructors.md").read_text(encoding="utf-8")
-    section = doc.split(catalog.DOC_START)[1].split(catalog.DOC_END)[0].strip()
-    assert section == catalog.markdown().strip(), (
+    section = doc.split(generated.DOC_START)[1].split(generated.DOC_END)[0].strip()
+    assert section == generated.markdown().strip(), (
         "docs/instructors.md's parameter tables differ from labkit/workbook/catalog.py; "
         "run `.venv/bin/labkit params --doc docs/instructors.md`."
     )

@@ -14,14 +14,19 @@ def defaults(notebook: str = NB) -> dict:
     return catalog.defaults(notebook)
 
 
+def validate(namespace: dict) -> params.Params:
+    """Validation as the notebooks' `start` calls it: the catalog's declarations for NB."""
+    return params.validate(catalog.params_of(NB), namespace, notebook=NB)
+
+
 def test_defaults_validate_to_the_quick_values() -> None:
-    values = params.validate(NB, defaults())
+    values = validate(defaults())
     assert values == defaults(), f"validated {dict(values)} differs from declared {defaults()}"
     assert values.epochs_mlp == 20, f"P.epochs_mlp read {values.epochs_mlp}, declared default 20"
 
 
 def test_full_profile_replaces_untouched_defaults_and_keeps_explicit_values() -> None:
-    values = params.validate(NB, {**defaults(), "profile": "full", "epochs_cnn": 7})
+    values = validate({**defaults(), "profile": "full", "epochs_cnn": 7})
     full_mlp = next(p for p in catalog.params_of(NB) if p.name == "epochs_mlp").full
     assert values.epochs_mlp == full_mlp, f"full profile gave epochs_mlp={values.epochs_mlp}, want {full_mlp}"
     assert values.epochs_cnn == 7, f"explicit epochs_cnn=7 became {values.epochs_cnn}"
@@ -29,41 +34,41 @@ def test_full_profile_replaces_untouched_defaults_and_keeps_explicit_values() ->
 
 def test_unknown_parameter_is_named() -> None:
     with pytest.raises(ValueError, match=r"unknown parameter 'epochs' \(value 5\).*declared parameters"):
-        params.validate(NB, {**defaults(), "epochs": 5})
+        validate({**defaults(), "epochs": 5})
 
 
 def test_wrong_type_names_parameter_value_and_allowed() -> None:
     with pytest.raises(
         ValueError, match=r"'batch_size' of 01_baseline_models got 'big' \(str\); allowed: an int"
     ):
-        params.validate(NB, {**defaults(), "batch_size": "big"})
+        validate({**defaults(), "batch_size": "big"})
 
 
 def test_bool_is_not_an_int() -> None:
     with pytest.raises(ValueError, match=r"'seed' .* got True"):
-        params.validate(NB, {**defaults(), "seed": True})
+        validate({**defaults(), "seed": True})
 
 
 def test_out_of_range_value() -> None:
     with pytest.raises(
         ValueError, match=r"'epochs_mlp' .* got -3, out of range; allowed: an int in \[1, 500\]"
     ):
-        params.validate(NB, {**defaults(), "epochs_mlp": -3})
+        validate({**defaults(), "epochs_mlp": -3})
 
 
 def test_value_outside_choices() -> None:
     with pytest.raises(ValueError, match=r"'profile' .* got 'huge'; allowed: one of 'quick', 'full'"):
-        params.validate(NB, {**defaults(), "profile": "huge"})
+        validate({**defaults(), "profile": "huge"})
 
 
 def test_int_accepted_for_float_parameter() -> None:
-    values = params.validate(NB, {**defaults(), "learning_rate": 1})
+    values = validate({**defaults(), "learning_rate": 1})
     assert values.learning_rate == 1.0 and isinstance(values.learning_rate, float), values.learning_rate
 
 
 def test_nan_rejected() -> None:
     with pytest.raises(ValueError, match="learning_rate"):
-        params.validate(NB, {**defaults(), "learning_rate": float("nan")})
+        validate({**defaults(), "learning_rate": float("nan")})
 
 
 @pytest.mark.parametrize("requested", ["gpu", "cuda"])
@@ -72,19 +77,19 @@ def test_gpu_without_gpu_fails_at_once(monkeypatch: pytest.MonkeyPatch, requeste
     with pytest.raises(
         ValueError, match=rf"'device' of 01_baseline_models got '{requested}' but no GPU is visible"
     ):
-        params.validate(NB, {**defaults(), "device": requested})
+        validate({**defaults(), "device": requested})
 
 
 def test_notebook_namespace_ignores_modules_and_ipython_names() -> None:
     import json
 
     namespace = {**defaults(), "json": json, "In": [], "Out": {}, "_i1": "x", "get_ipython": print}
-    assert params.validate(NB, namespace) == defaults()
+    assert validate(namespace) == defaults()
 
 
 def test_undeclared_notebook_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"notebook '77_nothing' is not declared in labkit.workbook.catalog"):
-        params.validate("77_nothing", {})
+        catalog.params_of("77_nothing")
 
 
 @pytest.mark.parametrize(
@@ -110,7 +115,7 @@ def test_rerunning_start_in_a_used_kernel_ignores_lesson_variables(monkeypatch: 
 
 
 def test_int_list_parses_and_names_bad_values() -> None:
-    assert params.int_list("workers", "1, 2,4", 1, 64) == [1, 2, 4]
+    assert params.int_list("workers", "1, 2,4", minimum=1, maximum=64) == [1, 2, 4]
     for bad in ("1,2.5", "", "0,2", "a"):
         with pytest.raises(ValueError, match=r"'workers' got .*comma-separated integers in \[1, 64\]"):
             params.int_list("workers", bad, minimum=1, maximum=64)

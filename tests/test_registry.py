@@ -11,7 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from labkit import registry, torch_models  # noqa: E402
+from labkit.models import torch_models  # noqa: E402
+from labkit.ops import registry  # noqa: E402
 
 
 def small_model(seed: int = 0) -> torch.nn.Module:

@@ -12,7 +12,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from labkit.core import envinfo, paths
 from labkit.workbook import catalog, cli, runner
-from labkit.workbook.params import Param, common_params
+from labkit.workbook.params import Param
 
 
 def write_notebook(folder: Path, name: str, *sources: str) -> Path:
@@ -39,7 +39,7 @@ def series(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         f"import os, time\nopen({str(pidfile)!r}, 'w').write(str(os.getpid()))",
         "time.sleep(120)",
     )
-    declared = common_params() + (Param("work", int, 1, "how much", None, 1, 10),)
+    declared = catalog.COMMON + (Param("work", int, 1, minimum=1, maximum=10, help="how much"),)
     for name in names:
         monkeypatch.setitem(catalog.SERIES, name, catalog.NotebookEntry(name, name, declared))
     monkeypatch.setattr(paths, "notebooks_dir", lambda: folder)

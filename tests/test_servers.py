@@ -22,7 +22,9 @@ def test_a_server_that_never_answers_times_out_with_its_log_and_is_stopped() -> 
 
 def test_a_server_that_exits_while_starting_reports_its_exit_code() -> None:
     command = [sys.executable, "-c", "import sys; print('bad flag'); sys.exit(3)"]
-    process = processes.ServerProcess(command, f"http://{processes.HOST}:{processes.free_port()}/", name="quitter")
+    process = processes.ServerProcess(
+        command, f"http://{processes.HOST}:{processes.free_port()}/", name="quitter"
+    )
     with pytest.raises(
         RuntimeError, match=r"quitter exited with code 3 while starting; its log ends:\nbad flag"
     ):

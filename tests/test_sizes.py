@@ -42,7 +42,7 @@ def test_m_by_n_fraction_by_hand() -> None:
 
 
 def test_float_list_parameter() -> None:
-    assert params.float_list("sweep", "0.5, 0.8,0.9", 0.0, 0.99) == [0.5, 0.8, 0.9]
+    assert params.float_list("sweep", "0.5, 0.8,0.9", minimum=0.0, maximum=0.99) == [0.5, 0.8, 0.9]
     for bad in ("", "0.5,x", "0.5,1.5"):
         with pytest.raises(
             ValueError, match=r"parameter 'sweep' got .*comma-separated numbers in \[0.0, 0.99\]"

@@ -1,4 +1,4 @@
-"""labkit.compress.torch_compress and torch_models.load_weights: schedules, exact pruning, sizes, load errors."""
+"""labkit.compress.torch_compress and torch_models.load_weights: schedules, pruning, sizes, load errors."""
 
 from __future__ import annotations
 
@@ -11,16 +11,21 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from labkit import artifacts, data, sizes, torch_compress, torch_models  # noqa: E402
+from labkit import data  # noqa: E402
+from labkit.compress import sizes, torch_compress  # noqa: E402
+from labkit.models import artifacts, torch_models  # noqa: E402
 
 
 def test_polynomial_sparsity_starts_at_zero_ends_at_target_and_rises() -> None:
-    values = [torch_compress.polynomial_sparsity(step, 0.8, 100) for step in range(0, 121, 10)]
+    values = [
+        torch_compress.polynomial_sparsity(step, target_sparsity=0.8, end_step=100)
+        for step in range(0, 121, 10)
+    ]
     assert values[0] == 0.0 and values[10] == pytest.approx(0.8) and values[-1] == pytest.approx(0.8), values
     assert all(b >= a for a, b in zip(values, values[1:], strict=False)), values
     assert values[5] > 0.8 * 0.5, f"cubic ramp is past half the target at half the steps: {values[5]}"
     with pytest.raises(ValueError, match="end_step >= 1 and 0 <= target < 1"):
-        torch_compress.polynomial_sparsity(0, 1.2, 100)
+        torch_compress.polynomial_sparsity(0, target_sparsity=1.2, end_step=100)
 
 
 def test_prune_to_reaches_exact_global_sparsity_and_only_adds_zeros() -> None:
@@ -54,7 +59,9 @@ def test_make_permanent_drops_masks_and_keeps_zeros() -> None:
 def test_prune_gradually_trains_to_the_target() -> None:
     digits = data.load_digits28()
     model = torch_models.build("mlp", seed=0)
-    history = torch_compress.prune_gradually(model, digits, "mlp", 0.7, epochs=1, frequency=5)
+    history = torch_compress.prune_gradually(
+        model, digits, arch="mlp", target_sparsity=0.7, epochs=1, pruning_frequency=5
+    )
     torch_compress.make_permanent(model)
     measured = sizes.sparsity(torch_compress.weights(model))
     assert measured == pytest.approx(0.7, abs=1e-4), measured
@@ -115,7 +122,9 @@ def test_mlp_hidden_sizes_give_the_documented_parameter_counts() -> None:
 def test_save_export_writes_atomically_with_a_sidecar() -> None:
     model = torch_models.build("mlp", seed=0).eval()
     scripted = torch.jit.script(model)
-    target = artifacts.save_export("mlp", "torchscript", lambda p: scripted.save(str(p)), {"source": "test"})
+    target = artifacts.save_export(
+        "mlp", "torchscript", lambda p: scripted.save(str(p)), details={"source": "test"}
+    )
     sidecar = target.with_suffix(target.suffix + ".json")
     assert target.name == "mlp.torchscript.pt" and sidecar.exists(), target
     assert data.sha256_file(target) in sidecar.read_text(), sidecar.read_text()

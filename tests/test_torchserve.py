@@ -25,7 +25,7 @@ import requests
 import torch
 
 from labkit.models import torch_models
-from labkit.serve import processes, clients, torchserve, torchserve_handler
+from labkit.serve import clients, processes, torchserve, torchserve_handler
 
 ROW = [0.25] * 784
 

@@ -18,7 +18,7 @@ from labkit.core.tf_env import quiet
 VARIANTS = ("float32", "dynamic", "float16", "int8")
 
 
-def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> np.ndarray:
+def quantize(x: np.ndarray, scale: float, zero_point: int, *, dtype: np.dtype) -> np.ndarray:
     """Real values to integers of `dtype` with the tensor's scale and zero point (rounded, clipped)."""
     if scale <= 0:
         raise ValueError(f"quantization scale must be positive, got {scale}.")
@@ -71,7 +71,7 @@ class LiteRTModel:
         x = np.asarray(x, dtype=np.float32)
         if np.issubdtype(self.input_dtype, np.integer):
             scale, zero_point = self.input["quantization"]
-            x = quantize(x, scale, zero_point, self.input_dtype)
+            x = quantize(x, scale, zero_point, dtype=self.input_dtype)
         self.set_raw_input(x)
 
     def output_tensor(self) -> np.ndarray:

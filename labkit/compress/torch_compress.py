@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from labkit.models import torch_models
 from labkit.data import Splits
+from labkit.models import torch_models
 
 
 def prunable(model: nn.Module) -> list[tuple[nn.Module, str]]:

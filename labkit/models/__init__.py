@@ -1,5 +1,7 @@
-"""The models the series shares (Keras and PyTorch twins, MobileNetV2), their saved artifacts and MAC counts."""
+"""The series' shared models (Keras and PyTorch twins, MobileNetV2), their saved artifacts, MAC counts."""
 
 from labkit._lazy import submodules
 
-__getattr__, __dir__ = submodules(__name__, ('artifacts', 'keras_models', 'macs', 'mobilenet', 'torch_models'))
+__getattr__, __dir__ = submodules(
+    __name__, ("artifacts", "keras_models", "macs", "mobilenet", "torch_models")
+)

@@ -105,10 +105,10 @@ def rebuild(framework: str, arch: str, reason: str) -> Path:
         keras_models.train(
             model,
             digits,
-            epochs,
-            settings["batch_size"],
-            settings["learning_rate"],
-            settings["seed"],
+            epochs=epochs,
+            batch_size=settings["batch_size"],
+            learning_rate=settings["learning_rate"],
+            seed=settings["seed"],
         )
         acc = keras_models.accuracy(model, digits.x_test, digits.y_test)
         return save_keras(
@@ -124,14 +124,14 @@ def rebuild(framework: str, arch: str, reason: str) -> Path:
     from labkit.models import torch_models
 
     model = torch_models.build(arch, settings["seed"])
-    torch_models.fit(
+    torch_models.train(
         model,
         digits,
-        arch,
-        epochs,
-        settings["batch_size"],
-        settings["learning_rate"],
-        settings["seed"],
+        arch=arch,
+        epochs=epochs,
+        batch_size=settings["batch_size"],
+        learning_rate=settings["learning_rate"],
+        seed=settings["seed"],
     )
     acc = torch_models.accuracy(model, torch_models.to_tensor(digits.x_test, arch), digits.y_test)
     return save_torch(
@@ -181,7 +181,7 @@ def export_path(arch: str, kind: str) -> Path:
     return paths.artifacts_dir() / "export" / EXPORTS[kind].format(arch=arch)
 
 
-def save_export(arch: str, kind: str, save: Callable[[Path], Any], details: dict[str, Any]) -> Path:
+def save_export(arch: str, kind: str, save: Callable[[Path], Any], *, details: dict[str, Any]) -> Path:
     """Write an export with `save(temporary_path)`, move it into place, and record its sidecar."""
     target = export_path(arch, kind)
     with files.replacing(target) as tmp:
@@ -203,4 +203,4 @@ def ensure_torchscript(arch: str) -> Path:
         "source": "labkit.models.artifacts.ensure_torchscript",
         "test_accuracy": info("torch", arch)["test_accuracy"],
     }
-    return save_export(arch, "torchscript", lambda tmp: scripted.save(str(tmp)), details)
+    return save_export(arch, "torchscript", lambda tmp: scripted.save(str(tmp)), details=details)

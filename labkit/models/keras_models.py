@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from labkit.data import Splits
 from labkit.core.tf_env import import_tensorflow
+from labkit.data import Splits
 
 tf = import_tensorflow()
 keras = tf.keras

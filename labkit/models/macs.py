@@ -48,16 +48,18 @@ def model_macs(model: Any) -> int:
     return total
 
 
-def standard_conv_macs(h: int, w: int, c_in: int, c_out: int, k: int = 3) -> int:
+def standard_conv_macs(h: int, w: int, c_in: int, *, c_out: int, k: int = 3) -> int:
     """A k x k convolution producing an h x w x c_out map: every output reads k*k*c_in inputs."""
     return h * w * k * k * c_in * c_out
 
 
-def separable_conv_macs(h: int, w: int, c_in: int, c_out: int, k: int = 3) -> int:
+def separable_conv_macs(h: int, w: int, c_in: int, *, c_out: int, k: int = 3) -> int:
     """Depthwise k x k (one filter per input channel) then a 1x1 pointwise convolution to c_out."""
     return h * w * k * k * c_in + h * w * c_in * c_out
 
 
 def separable_ratio(c_in: int, c_out: int, k: int = 3) -> float:
     """How many times fewer MACs the separable block needs: k^2 c_out / (k^2 + c_out) when c_in = c_out."""
-    return standard_conv_macs(1, 1, c_in, c_out, k) / separable_conv_macs(1, 1, c_in, c_out, k)
+    return standard_conv_macs(1, 1, c_in, c_out=c_out, k=k) / separable_conv_macs(
+        1, 1, c_in, c_out=c_out, k=k
+    )

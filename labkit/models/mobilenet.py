@@ -51,6 +51,7 @@ def build(
     num_classes: int,
     image_size: int,
     alpha: float = 0.35,
+    *,
     weights: str = "none",
     bn_momentum: float = 0.9,
     seed: int = 0,

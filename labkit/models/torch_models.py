@@ -123,7 +123,7 @@ def to_tensor(x: np.ndarray, arch: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: np.ndarray, device: str = "cpu") -> float:
+def accuracy(model: nn.Module, x: torch.Tensor, y: np.ndarray, *, device: str = "cpu") -> float:
     """Top-1 accuracy, evaluated in eval mode in batches of 512."""
     model.eval()
     predictions = [model(chunk.to(device)).argmax(1).cpu() for chunk in x.split(512)]
@@ -173,7 +173,7 @@ def train(
             seen += len(yb)
         history["loss"].append(total / seen)
         history["accuracy"].append(correct / seen)
-        history["val_accuracy"].append(accuracy(model, x_val, data.y_val, device))
+        history["val_accuracy"].append(accuracy(model, x_val, data.y_val, device=device))
     return history
 
 

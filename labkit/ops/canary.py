@@ -53,7 +53,7 @@ class Canary:
     """Splits traffic between a champion and a challenger and judges the challenger."""
 
     def __init__(
-        self, champion: Call, challenger: Call, fraction: float, seed: int = 0, model: str = "model"
+        self, champion: Call, challenger: Call, fraction: float, *, seed: int = 0, model: str = "model"
     ):
         if not 0 < fraction < 1:
             raise ValueError(f"the canary fraction must be between 0 and 1 (exclusive); got {fraction}.")
@@ -84,6 +84,7 @@ class Canary:
         min_requests: int = 50,
         max_accuracy_drop: float = 0.05,
         max_error_rate_increase: float = 0.01,
+        *,
         max_latency_ratio: float = 2.0,
     ) -> Verdict:
         """Roll back if the challenger is worse on any guard, promote if not; wait for enough traffic."""

@@ -17,7 +17,7 @@ from scipy import stats
 from sklearn.decomposition import PCA
 
 
-def psi(reference: np.ndarray, live: np.ndarray, bins: int = 10, floor: float = 1e-4) -> float:
+def psi(reference: np.ndarray, live: np.ndarray, bins: int = 10, *, floor: float = 1e-4) -> float:
     """Population stability index of one feature: sum((live% - ref%) * ln(live% / ref%)) over the
     reference's quantile bins (shares floored at `floor` so an empty bin is not infinite)."""
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
@@ -54,7 +54,7 @@ class DriftDetector:
     """Fitted on training inputs; scores windows of live inputs against them."""
 
     def __init__(
-        self, reference: np.ndarray, components: int = 8, threshold: float = 0.25, bins: int = 10
+        self, reference: np.ndarray, components: int = 8, threshold: float = 0.25, *, bins: int = 10
     ) -> None:
         if len(reference) < 10 * bins:
             raise ValueError(

@@ -86,6 +86,7 @@ class ModelMonitor:
         model: str,
         version: str,
         buckets: Sequence[float] = LATENCY_BUCKETS_S,
+        *,
         reservoir_size: int = 2048,
         registry: CollectorRegistry | None = None,
     ) -> None:

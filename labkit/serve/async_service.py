@@ -22,9 +22,10 @@ import numpy as np
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from labkit.ops.monitor import ModelMonitor
 from labkit.serve import processes
 from labkit.serve.batching import MicroBatcher, Overloaded, Predict
-from labkit.ops.monitor import ModelMonitor
+
 
 def parse_instances(body: bytes, features: int) -> np.ndarray:
     """`{"instances": [[...], ...]}` as float32 [n, features], or ValueError naming what is wrong."""

@@ -50,6 +50,7 @@ class TFServingClient(_Client):
         base_url: str,
         model: str,
         version: int | None = None,
+        *,
         label: str | None = None,
         timeout_s: float = 10.0,
         input_shape: tuple[int, ...] | None = None,

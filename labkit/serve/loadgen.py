@@ -106,7 +106,9 @@ async def _one(
             return Reply(index, None, elapsed, start, error=f"{type(error).__name__}: {error}")
         elapsed = (time.perf_counter() - start) * 1000
     if status != 200:
-        message = answer.get("error", answer.get("message", str(answer))) if isinstance(answer, dict) else answer
+        message = (
+            answer.get("error", answer.get("message", str(answer))) if isinstance(answer, dict) else answer
+        )
         return Reply(index, status, elapsed, start, error=str(message))
     return Reply(index, status, elapsed, start, answer=answer)
 

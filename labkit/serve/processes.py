@@ -56,6 +56,7 @@ class ServerProcess:
         command: Sequence[str],
         ready_url: str,
         name: str = "server",
+        *,
         timeout_s: float = 60.0,
         log_path: Path | None = None,
         env: Mapping[str, str] | None = None,

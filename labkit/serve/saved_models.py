@@ -45,7 +45,7 @@ class Version:
         return {key: value.numpy() for key, value in fn(**arrays).items()}
 
 
-def export(model: Any, base: Path, version: int, input_name: str = "pixels") -> Path:
+def export(model: Any, base: Path, version: int, *, input_name: str = "pixels") -> Path:
     """Save a Keras model as version `version` under `base`: `input_name` -> `probabilities`.
 
     The SavedModel is written to a staging directory and renamed into place, so a polling server never

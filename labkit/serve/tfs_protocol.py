@@ -31,7 +31,7 @@ def spec_json(spec: Any) -> dict[str, Any]:
     }
 
 
-def _convert(name: str, value: Any, spec: Any, rows: bool) -> np.ndarray:
+def _convert(name: str, value: Any, spec: Any, *, rows: bool) -> np.ndarray:
     """One input as the signature's dtype, its shape checked against the spec (batch dimension free)."""
     try:
         array = np.asarray(value, dtype=spec.dtype.as_numpy_dtype)
@@ -94,7 +94,7 @@ def parse_request(payload: Any, version: Version) -> tuple[str, dict[str, np.nda
     unknown = sorted(set(columns) - set(specs))
     if unknown or set(columns) != set(specs):
         raise RequestError(400, f"inputs {sorted(columns)} do not match the signature's {sorted(specs)}.")
-    arrays = {n: _convert(n, columns[n], specs[n], rows) for n in specs}
+    arrays = {n: _convert(n, columns[n], specs[n], rows=rows) for n in specs}
     sizes = {a.shape[0] for a in arrays.values() if a.ndim}
     if len(sizes) > 1:
         raise RequestError(400, f"inputs disagree on the batch size: {sorted(sizes)}.")

@@ -237,7 +237,9 @@ def server_command(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labkit.serve.tfs_rest_server", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m labkit.serve.tfs_rest_server", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--model_name", default="default")
     parser.add_argument("--model_base_path", required=True, type=Path)
     parser.add_argument("--rest_api_port", required=True, type=int)
@@ -281,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(
-        f"serving {args.model_name} on http://{processes.HOST}:{args.rest_api_port} (batching {bool(batching)})",
+        f"serving {args.model_name} on http://{processes.HOST}:{args.rest_api_port} "
+        f"(batching {bool(batching)})",
         flush=True,
     )
     web.run_app(server.app(), host=processes.HOST, port=args.rest_api_port, print=None)

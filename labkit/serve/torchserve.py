@@ -2,9 +2,9 @@
 
 TorchServe is a Java frontend (HTTP on three loopback ports: inference, management, metrics) with one
 Python worker process per model worker. `TorchServe` runs `torchserve --start --foreground` through
-`labkit.serve.processes.ServerProcess` with its own temporary directory, so its pid file, worker sockets, logs and
-unpacked models stay apart from any other instance, and always ends with `torchserve --stop` and then the
-process group's stop. Token authorization is off: every address is 127.0.0.1.
+`labkit.serve.processes.ServerProcess` with its own temporary directory, so its pid file, worker sockets,
+logs and unpacked models stay apart from any other instance, and always ends with `torchserve --stop` and
+then the process group's stop. Token authorization is off: every address is 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def archive(
     name: str,
     serialized_file: Path,
     store: Path,
+    *,
     handler: Path | None = None,
     version: str = "1.0",
     extra_files: Sequence[Path] = (),
@@ -116,6 +117,7 @@ def config_properties(
     ports: Mapping[str, int],
     models: Mapping[str, ModelSettings],
     store: Path,
+    *,
     xmx_mb: int = 256,
     gpus: int = 0,
     max_request_bytes: int = 6_553_500,
@@ -155,6 +157,7 @@ class TorchServe:
         store: Path,
         models: Mapping[str, ModelSettings],
         workdir: Path,
+        *,
         xmx_mb: int = 256,
         gpus: int = 0,
         max_request_bytes: int = 6_553_500,
@@ -174,7 +177,13 @@ class TorchServe:
         files.write_atomic(
             self.config,
             config_properties(
-                self.ports, self.models, self.store, xmx_mb, gpus, max_request_bytes, model_api
+                self.ports,
+                self.models,
+                self.store,
+                xmx_mb=xmx_mb,
+                gpus=gpus,
+                max_request_bytes=max_request_bytes,
+                model_api=model_api,
             ),
         )
         self.env = {

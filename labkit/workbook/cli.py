@@ -20,9 +20,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         args.notebooks,
         args.profile,
         args.device,
-        overrides,
-        args.timeout,
-        args.run_id,
+        overrides=overrides,
+        timeout_s=args.timeout,
+        run_id=args.run_id,
         progress=not args.no_progress,
     )
     print(runner.format_table(outcomes))
@@ -39,13 +39,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_params(args: argparse.Namespace) -> int:
     import papermill
 
-    from labkit.workbook import catalog, runner
+    from labkit.workbook import catalog, generated, runner
 
+    if args.write_cells:
+        changed = generated.write_cells(paths.notebooks_dir())
+        print(f"Parameters cells rewritten from the catalog: {[p.name for p in changed] or 'none differed'}")
+        return 0
     if args.doc:
-        print(f"Parameter tables written to {catalog.write_params_doc(Path(args.doc))}")
+        print(f"Parameter tables written to {generated.write_params_doc(Path(args.doc))}")
         return 0
     if args.notebook is None:
-        print(catalog.markdown())
+        print(generated.markdown())
         return 0
     notebook = runner.resolve([args.notebook])[0]
     inferred = papermill.inspect_notebook(str(notebook))
@@ -146,6 +150,9 @@ def parser() -> argparse.ArgumentParser:
     show = sub.add_parser("params", help="a notebook's parameters: types, defaults, allowed values")
     show.add_argument("notebook", nargs="?", help="a notebook; without one, every notebook as markdown")
     show.add_argument("--doc", metavar="FILE", help="rewrite FILE's generated parameter section")
+    show.add_argument(
+        "--write-cells", action="store_true", help="rewrite every notebook's parameters cell from the catalog"
+    )
     show.set_defaults(func=_cmd_params)
     rep = sub.add_parser("report", help="write results/report.md from the ledger")
     rep.add_argument("--run-id", default=None)

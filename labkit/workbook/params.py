@@ -8,8 +8,7 @@ that names the parameter, the value given and what is allowed.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from types import BuiltinFunctionType, FunctionType, ModuleType
 from typing import Any
@@ -101,7 +100,7 @@ def validate(
     notebook: str,
     reject_unknown: bool = True,
 ) -> Params:
-    """Check `namespace` against the declared parameters and apply the profile; ValueError on the first bad one.
+    """Check `namespace` against the declared parameters and apply the profile; ValueError on a bad one.
 
     Under `profile='full'` a parameter still at its quick default takes its full value; explicit
     values win. `device='gpu'` on a machine without a visible GPU is rejected here, at once.

@@ -33,7 +33,7 @@ _PASS_RE = re.compile(r"^PASS: ", re.MULTILINE)
 
 
 @dataclass
-class Outcome:
+class NotebookResult:
     """One notebook's result in a run (the keys of summary.json, plus the error if any)."""
 
     notebook: str
@@ -86,7 +86,7 @@ def injected_parameters(
 
 
 def plan(
-    notebooks: list[Path], profile: str, device: str, overrides: dict[str, Any]
+    notebooks: list[Path], profile: str, device: str, *, overrides: dict[str, Any]
 ) -> dict[Path, dict[str, Any]]:
     """Validate the whole run up front: each notebook's injected parameters, or ValueError."""
     declared_anywhere = {p.name for nb in notebooks for p in catalog.params_of(nb.stem)}
@@ -156,8 +156,8 @@ def _kill_tree(process: psutil.Process) -> None:
 
 
 def execute(
-    source: Path, target: Path, parameters: dict[str, Any], timeout_s: float, env: dict[str, str]
-) -> Outcome:
+    source: Path, target: Path, parameters: dict[str, Any], *, timeout_s: float, env: dict[str, str]
+) -> NotebookResult:
     """Run one notebook in a child process; enforce the timeout; measure time and peak memory."""
     with tempfile.TemporaryDirectory(prefix="labkit-") as scratch:
         parameters_file = Path(scratch) / "parameters.json"
@@ -192,7 +192,7 @@ def execute(
         seconds = time.perf_counter() - started
         stderr = log_path.read_text(errors="replace")
         if status == "timeout":
-            return Outcome(
+            return NotebookResult(
                 source.stem,
                 "timeout",
                 round(seconds, 1),
@@ -202,7 +202,7 @@ def execute(
             )
         if not result_file.exists():
             tail = " | ".join(stderr.strip().splitlines()[-3:])
-            return Outcome(
+            return NotebookResult(
                 source.stem,
                 "failed",
                 round(seconds, 1),
@@ -211,7 +211,7 @@ def execute(
                 f"driver exited {child.returncode}: {tail}",
             )
         result = json.loads(result_file.read_text(encoding="utf-8"))
-        return Outcome(
+        return NotebookResult(
             source.stem,
             result["status"],
             round(seconds, 1),
@@ -225,16 +225,17 @@ def run(
     names: list[str] | None = None,
     profile: str = "quick",
     device: str = "auto",
+    *,
     overrides: dict[str, Any] | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     run_id: str | None = None,
     progress: bool = True,
-) -> tuple[Path, list[Outcome]]:
-    """Run notebooks in numeric order; return the run directory and one Outcome per notebook."""
+) -> tuple[Path, list[NotebookResult]]:
+    """Run notebooks in numeric order; return the run directory and one NotebookResult per notebook."""
     notebooks = resolve(list(names or []))
     if not notebooks:
         raise ValueError(f"no notebooks found in {paths.notebooks_dir()}.")
-    planned = plan(notebooks, profile, device, dict(overrides or {}))
+    planned = plan(notebooks, profile, device, overrides=dict(overrides or {}))
     run_id = run_id or new_run_id()
     run_dir = paths.runs_dir() / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -258,7 +259,7 @@ def run(
         "PYTHONUNBUFFERED": "1",
         "LABKIT_HEADLESS": "1",
     }
-    outcomes: list[Outcome] = []
+    outcomes: list[NotebookResult] = []
     bar = tqdm(
         notebooks,
         desc=f"run {run_id}",
@@ -268,7 +269,7 @@ def run(
     )
     for notebook in bar:
         bar.set_postfix_str(notebook.stem)
-        outcome = execute(notebook, run_dir / notebook.name, planned[notebook], timeout_s, env)
+        outcome = execute(notebook, run_dir / notebook.name, planned[notebook], timeout_s=timeout_s, env=env)
         outcomes.append(outcome)
         bar.write(
             f"{outcome.notebook}: {outcome.status} in {outcome.seconds:.1f} s"
@@ -279,7 +280,7 @@ def run(
     return run_dir, outcomes
 
 
-def format_table(outcomes: list[Outcome]) -> str:
+def format_table(outcomes: list[NotebookResult]) -> str:
     """The summary table printed at the end of a run."""
     header = f"{'notebook':<44} {'status':<8} {'seconds':>8} {'peak_memory_mb':>14} {'checks':>7}"
     lines = [header, "-" * len(header)]

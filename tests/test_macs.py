@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from labkit import architecture  # noqa: E402
+from labkit.models import macs  # noqa: E402
 from labkit.models.keras_models import keras  # noqa: E402
 
 
@@ -28,12 +28,10 @@ def test_counts_match_the_hand_formulas_at_64_channels() -> None:
     standard = macs.model_macs(block_model("standard"))
     separable = macs.model_macs(block_model("separable"))
     fused = macs.model_macs(block_model("fused"))
-    assert (
-        standard == macs.standard_conv_macs(16, 16, 64, 64) + dense == 16 * 16 * 9 * 64 * 64 + dense
-    )
+    assert standard == macs.standard_conv_macs(16, 16, 64, c_out=64) + dense == 16 * 16 * 9 * 64 * 64 + dense
     assert (
         separable
-        == macs.separable_conv_macs(16, 16, 64, 64) + dense
+        == macs.separable_conv_macs(16, 16, 64, c_out=64) + dense
         == 16 * 16 * (9 * 64 + 64 * 64) + dense
     )
     assert fused == separable, "SeparableConv2D counts as depthwise + pointwise"

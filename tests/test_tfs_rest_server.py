@@ -1,7 +1,7 @@
 """TF Serving REST conformance: labkit's server always, the real `tensorflow_model_server` when on PATH.
 
-Each server runs as a real process on 127.0.0.1 through labkit.serve.processes.ServerProcess; the model is a tiny
-SavedModel with two signatures (one input / one output, and two inputs / two outputs).
+Each server runs as a real process on 127.0.0.1 through labkit.serve.processes.ServerProcess; the model is a
+tiny SavedModel with two signatures (one input / one output, and two inputs / two outputs).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import pytest
 pytest.importorskip("tensorflow")
 pytest.importorskip("aiohttp")
 
-from labkit import servers, tf_env, tfserving  # noqa: E402
+from labkit.core import tf_env  # noqa: E402
+from labkit.serve import processes, tfs_rest_server  # noqa: E402
 
 WEIGHTS = np.arange(8, dtype=np.float32).reshape(4, 2)
 REAL = shutil.which("tensorflow_model_server")
@@ -64,7 +65,9 @@ def base_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def labkit_command(base: Path, port: int, batching_file: Path | None = None) -> list[str]:
     """labkit's server with the same flags a real one gets, a fast poll, and a small body limit."""
-    command, _ = tfs_rest_server.server_command("tiny", base, port, batching_file, poll_s=0.2, prefer_real=False)
+    command, _ = tfs_rest_server.server_command(
+        "tiny", base, port, batching_file=batching_file, poll_s=0.2, prefer_real=False
+    )
     return [*command, "--max_body_bytes=20000"]
 
 
@@ -282,7 +285,9 @@ def test_port_in_use_and_relative_path_fail_with_a_clear_message(base_path: Path
 def test_a_server_that_dies_is_reported_with_its_log(base_path: Path) -> None:
     port = processes.free_port()
     url = f"http://{processes.HOST}:{port}/v1/models/tiny"
-    with processes.ServerProcess(labkit_command(base_path, port), url, name="doomed", timeout_s=120) as process:
+    with processes.ServerProcess(
+        labkit_command(base_path, port), url, name="doomed", timeout_s=120
+    ) as process:
         process.process.kill()
         process.process.wait()
         with pytest.raises(

@@ -1,0 +1,95 @@
+"""Text generated from the catalog: each notebook's `parameters` cell and the instructor guide's tables.
+
+The catalog is the single source; `labkit params --write-cells` and `--doc` write these, and the tests fail
+when a notebook's cell or the guide differs from what is generated here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from labkit.core import files
+from labkit.workbook.catalog import SERIES, entry
+from labkit.workbook.params import Param
+
+DOC_START, DOC_END = "<!-- labkit params: start -->", "<!-- labkit params: end -->"
+
+
+def _literal(value: Any) -> str:
+    """A Python literal as ruff formats it: strings in double quotes."""
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+def _line(p: Param) -> str:
+    return f"{p.name} = {_literal(p.default)}  # {p.help}"
+
+
+def parameters_cell(notebook: str) -> str:
+    """The source of a notebook's `parameters` cell: one `name = default  # help` line per parameter."""
+    return "\n".join(_line(p) for p in entry(notebook).params)
+
+
+def _parameters_cell_of(nb: nbformat.NotebookNode, path: Path) -> nbformat.NotebookNode:
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise ValueError(f"{path} has {len(cells)} cells tagged 'parameters'; it needs exactly one.")
+    return cells[0]
+
+
+def stale_cells(notebooks_dir: Path) -> list[str]:
+    """The notebooks whose parameters cell differs from the catalog's, by file stem."""
+    stale = []
+    for name in SERIES:
+        path = notebooks_dir / f"{name}.ipynb"
+        cell = _parameters_cell_of(nbformat.read(path, as_version=4), path)
+        if cell.source != parameters_cell(name):
+            stale.append(name)
+    return stale
+
+
+def write_cells(notebooks_dir: Path) -> list[Path]:
+    """Rewrite every stale parameters cell from the catalog (atomically); return the files changed."""
+    changed = []
+    for name in stale_cells(notebooks_dir):
+        path = notebooks_dir / f"{name}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        _parameters_cell_of(nb, path).source = parameters_cell(name)
+        files.write_atomic(path, nbformat.writes(nb) + "\n")
+        changed.append(path)
+    return changed
+
+
+def markdown() -> str:
+    """Every notebook's parameters as markdown tables: the reference section of docs/instructors.md."""
+    lines = []
+    for entry_ in SERIES.values():
+        lines += [
+            f"### {entry_.name}",
+            "",
+            entry_.title,
+            "",
+            "| parameter | type | default | full | allowed | what |",
+            "|---|---|---|---|---|---|",
+        ]
+        for p in entry_.params:
+            full = p.value_for("full")
+            lines.append(
+                f"| `{p.name}` | {p.kind.__name__} | `{p.default!r}` | "
+                f"{f'`{full!r}`' if full != p.default else ''} | {p.allowed()} | {p.help} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_params_doc(path: Path) -> Path:
+    """Replace the generated section between the markers of `path` with `markdown()` (written atomically)."""
+    text = path.read_text(encoding="utf-8")
+    if DOC_START not in text or DOC_END not in text:
+        raise ValueError(f"{path} lacks the markers {DOC_START} and {DOC_END} around its parameter tables.")
+    head, rest = text.split(DOC_START, 1)
+    tail = rest.split(DOC_END, 1)[1]
+    return files.write_atomic(path, f"{head}{DOC_START}\n{markdown()}\n{DOC_END}{tail}")
