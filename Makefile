@@ -1,11 +1,13 @@
 # The README's two commands (`make run`, `make test`) and helpers. Each target sets up .venv itself:
-# it is (re)installed when missing or when pyproject.toml changed (the stamp holds its hash).
+# it is (re)installed when missing or when pyproject.toml or the lock file changed (the stamp holds their hash).
+# The environment comes from requirements/lock.txt (the exact versions that passed CI, Linux x86-64, CPU).
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.labkit-$(shell sha256sum pyproject.toml | cut -c1-16)
+LOCK := requirements/lock.txt
+STAMP := $(VENV)/.labkit-$(shell cat pyproject.toml $(LOCK) | sha256sum | cut -c1-16)
 PROFILE ?= quick
 DEVICE ?= auto
 NOTEBOOKS ?=
@@ -13,7 +15,7 @@ PYTEST_ARGS ?=
 # This machine's pip configuration warns once per package about absent local mirrors; keep real errors.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: run test lint format unit notebooks refresh lab report clean venv java binder-check
+.PHONY: run test lint format unit notebooks refresh lab report clean venv java binder-check lock upgrade-check
 
 venv: $(STAMP) java
 
@@ -30,11 +32,13 @@ java:
 		|| echo "WARNING: could not install Java; notebook 10 (TorchServe) will fail until a Java 17 runtime is on PATH."; \
 	fi
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "Installing labkit with torch==2.13.0 (CPU) into $(VENV) ..."
+	@echo "Installing the locked environment ($(LOCK), torch 2.13.0 CPU) and labkit into $(VENV) ..."
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip 2>&1 | $(QUIET_PIP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0" -e ".[all,dev]" 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r $(LOCK) 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m pip check
 	@rm -f $(VENV)/.labkit-* && touch $@
 
 run: $(STAMP) java
@@ -43,6 +47,7 @@ run: $(STAMP) java
 test: $(STAMP) java
 	$(BIN)/ruff check labkit tests notebooks conftest.py
 	$(BIN)/ruff format --check labkit tests notebooks conftest.py
+	$(BIN)/mypy labkit
 	@rc=0; $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=600 \
 		tests notebooks $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: nothing to run is not a pass"; exit 1; fi; \
@@ -51,12 +56,15 @@ test: $(STAMP) java
 lint: $(STAMP)
 	$(BIN)/ruff check labkit tests notebooks conftest.py
 	$(BIN)/ruff format --check labkit tests notebooks conftest.py
+	$(BIN)/mypy labkit
+	$(BIN)/labkit params --check-cells
 
 format: $(STAMP)
 	$(BIN)/ruff format labkit tests notebooks conftest.py
 
+# The inner loop: no notebooks, no server processes, nothing slow (under 2 minutes on 2 cores); no apt-get.
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests -m "not notebook"
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests -m "not notebook and not slow and not server"
 
 notebooks: $(STAMP) java
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=600 notebooks
@@ -71,7 +79,24 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
 
 clean:
-	rm -rf results .pytest_cache .ruff_cache
+	rm -rf results .pytest_cache .ruff_cache .mypy_cache
+
+# Maintainers: re-resolve the lock from pyproject.toml's ranges (pip-tools; torch resolves to the 2.13.0 CPU
+# wheel), after which `make test` must pass before the new lock is committed.
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet --allow-unsafe --strip-extras --extra all --extra dev --no-emit-index-url --no-emit-find-links \
+		--output-file $(LOCK) pyproject.toml
+
+# The newest versions pyproject.toml allows, in a scratch venv: run the series there and name, for each
+# notebook that broke, the upgraded packages its error points at. Nothing here touches .venv or the lock.
+UPGRADE_VENV ?= /tmp/labkit-upgrade-venv
+upgrade-check: $(STAMP)
+	rm -rf $(UPGRADE_VENV) && $(PYTHON) -m venv $(UPGRADE_VENV)
+	$(UPGRADE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade --upgrade-strategy eager \
+		"torch==2.13.0" -e ".[all,dev]" 2>&1 | $(QUIET_PIP)
+	rm -rf $(UPGRADE_VENV)/results
+	LABKIT_RESULTS_DIR=$(UPGRADE_VENV)/results $(UPGRADE_VENV)/bin/labkit run --no-progress $(NOTEBOOKS) || true
+	$(UPGRADE_VENV)/bin/python -m labkit.workbook.upgrades --lock $(LOCK) --results $(UPGRADE_VENV)/results
 
 # What Binder (repo2docker) does with binder/, without Docker: the Python of runtime.txt, the Debian packages
 # of apt.txt (a dry run, or already installed), a fresh venv with `pip install -r binder/requirements.txt`

@@ -1,11 +1,7 @@
-"""Latency and throughput measurement shared by every notebook that times anything.
+"""Latency and throughput measurement for every notebook that times anything.
 
-What the seed's `benchmark_model` should have done: `time.perf_counter_ns`, warm-up calls that are not
-counted, a fixed number of calls or a time budget, percentiles rather than a mean alone, a confidence
-interval for the mean, throughput in samples per second (batch size aware), an optional device sync
-inside the timed region (CUDA work is asynchronous), the thread count and hardware recorded with the
-numbers, and `compare`, which times two callables interleaved so both see the same machine conditions.
-Notebook 06 teaches it against the seed's version.
+`measure` times one callable (warm-up, percentiles, a confidence interval, samples per second, an optional
+device sync, the threads and hardware recorded); `compare` times two interleaved, so both see one machine.
 """
 
 from __future__ import annotations

@@ -172,7 +172,7 @@ def _pack(name: str, x: np.ndarray, y: np.ndarray, *, parts: np.ndarray, classes
 def load_digits28(flat: bool = True, source: Path | None = None) -> Splits:
     """Digits upsampled to 28x28, split 64/16/20 (train/val/test), stratified and fixed.
 
-    `flat=True` gives 784 features (the seed's MLP); `flat=False` gives 28x28x1 images (CNNs).
+    `flat=True` gives 784 features (the source article's MLP); `flat=False` gives 28x28x1 images (CNNs).
     """
     images8, labels = read_digits_csv(source)
     x = upsample_digits(images8)

@@ -77,7 +77,7 @@ def record(
             raise ValueError(f"metric {metric!r} got value {value!r}; a number is required.") from None
     if not math.isfinite(value):
         raise ValueError(f"metric {metric!r} got value {value!r}; a finite number is required.")
-    merged = {"notebook": "interactive", "profile": None, "device": None, "params": {}}
+    merged: dict[str, Any] = {"notebook": "interactive", "profile": None, "device": None, "params": {}}
     merged.update(_context)
     merged.update(context)
     entry = {

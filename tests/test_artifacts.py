@@ -9,6 +9,8 @@ torch = pytest.importorskip("torch")
 from labkit import data  # noqa: E402
 from labkit.models import artifacts, torch_models  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 def test_missing_then_corrupted_artifact_is_rebuilt(capsys: pytest.CaptureFixture[str]) -> None:
     assert artifacts.problem("torch", "mlp") == "mlp.pt is missing"

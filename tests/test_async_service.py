@@ -110,6 +110,7 @@ def running(model_file: Path) -> Iterator[processes.ServerProcess]:
         yield process
 
 
+@pytest.mark.server
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_answers_match_the_model_in_input_order(running: processes.ServerProcess, model_file: Path) -> None:
     x = [np.random.default_rng(i).random((1 + i % 3, 784), dtype=np.float32) for i in range(40)]
@@ -127,6 +128,7 @@ def test_answers_match_the_model_in_input_order(running: processes.ServerProcess
     [(b"{oops", 400), (json.dumps({"instances": [[0.5] * 7]}).encode(), 400), (b"0" * 60_000, 413)],
     ids=["malformed", "wrong-shape", "oversized"],
 )
+@pytest.mark.server
 def test_bad_requests_get_a_4xx_and_the_service_keeps_answering(
     running: processes.ServerProcess, body: bytes, status: int
 ) -> None:
@@ -143,6 +145,7 @@ def test_errors_report_the_time_they_took() -> None:
     assert outcome.latency_ms > 0, f"a failure reported a latency of {outcome.latency_ms} ms"
 
 
+@pytest.mark.server
 def test_overload_is_refused_with_503_and_no_accepted_request_is_lost(model_file: Path) -> None:
     with service(model_file, queue_limit=4, max_batch=2, max_wait_ms=50) as process:
         outcomes = asyncio.run(loadgen.predict_all(process.url + "/v1/predict", [ROW] * 120, concurrency=120))
@@ -152,6 +155,7 @@ def test_overload_is_refused_with_503_and_no_accepted_request_is_lost(model_file
     assert all(o.predictions is not None for o in outcomes if o.status == 200), "a 200 without predictions"
 
 
+@pytest.mark.server
 def test_sigterm_answers_every_accepted_request(model_file: Path) -> None:
     process = service(model_file, max_batch=64, max_wait_ms=1500).start()
 

@@ -12,7 +12,9 @@ from labkit import data
 from labkit.compress import litert
 from labkit.core import tf_env
 from labkit.models import mobilenet
-from labkit.serve import tfs_rest_server
+from labkit.serve import saved_models
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -109,14 +111,14 @@ def test_size_breakdown_accounts_for_every_weight(small_cnn) -> None:
 def test_export_writes_an_immutable_version_that_serves(small_cnn, tmp_path: Path) -> None:
     model, x = small_cnn
     base = tmp_path / "cnn"
-    target = tfs_rest_server.export(model, base, 1)
-    assert target == base / "1" and tfs_rest_server.discover(base) == [1], list(base.iterdir())
+    target = saved_models.export(model, base, 1)
+    assert target == base / "1" and saved_models.discover(base) == [1], list(base.iterdir())
     assert not list(base.glob(".staging-*")), list(base.iterdir())
-    version = tfs_rest_server.Version.load(1, target)
+    version = saved_models.Version.load(1, target)
     out = version.run("serving_default", {"pixels": x[:3]})["probabilities"]
     assert np.abs(out - model(x[:3]).numpy()).max() < 1e-5
     with pytest.raises(FileExistsError, match="export as version 2"):
-        tfs_rest_server.export(model, base, 1)
+        saved_models.export(model, base, 1)
 
 
 def test_case_study_shapes_are_checksummed() -> None:

@@ -33,5 +33,5 @@ def test_one_place_sets_tensorflow_variables() -> None:
     import labkit
 
     root = Path(labkit.__file__).parent
-    setters = [p.name for p in root.glob("*.py") if "TF_USE_LEGACY_KERAS" in p.read_text()]
+    setters = [p.name for p in root.rglob("*.py") if "TF_USE_LEGACY_KERAS" in p.read_text()]
     assert setters == ["tf_env.py"], f"TF_USE_LEGACY_KERAS appears in {setters}"

@@ -12,6 +12,8 @@ from labkit.compress import keras_pruning, sizes  # noqa: E402
 from labkit.compress.keras_pruning import tfmot  # noqa: E402
 from labkit.models import keras_models  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def setup():

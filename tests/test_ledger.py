@@ -80,9 +80,9 @@ def test_eight_concurrent_writers_lose_and_tear_nothing(isolated_results: Path) 
 
 
 def test_side_by_side_pairs_frameworks_and_marks_what_has_not_run() -> None:
-    ledger.record("keras_pruning.keras.gzip_ratio", 3.0, "x", framework="keras")
-    ledger.record("keras_pruning.torch.gzip_ratio", 3.4, "x", framework="torch")
-    ledger.record("keras_pruning.torch.gzip_ratio", 3.5, "x", framework="torch")
+    ledger.record("pruning.keras.gzip_ratio", 3.0, "x", framework="keras")
+    ledger.record("pruning.torch.gzip_ratio", 3.4, "x", framework="torch")
+    ledger.record("pruning.torch.gzip_ratio", 3.5, "x", framework="torch")
     ledger.record("distillation.torch.student_minus_scratch_pts", -0.5, "points", framework="torch")
     rows = ledger.side_by_side(("pruning.{fw}.gzip_ratio", "distillation.{fw}.student_minus_scratch_pts"))
     assert [r["metric"] for r in rows] == ["pruning.*.gzip_ratio", "distillation.*.student_minus_scratch_pts"]

@@ -48,6 +48,7 @@ def test_monitor_counts_times_errors_and_serves_prometheus_text() -> None:
     assert watch.in_flight.labels(**watch.labels)._value.get() == 0, "in-flight gauge not back to 0"
 
 
+@pytest.mark.slow
 def test_monitor_memory_stays_flat_over_100k_requests() -> None:
     watch = monitor.ModelMonitor("mlp", "1")
     for _ in range(10_000):

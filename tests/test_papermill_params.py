@@ -12,7 +12,8 @@ from papermill.exceptions import PapermillExecutionError
 from labkit import ledger
 from labkit.core import paths
 
-pytestmark = pytest.mark.notebook
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+
 NOTEBOOK = paths.notebooks_dir() / "01_baseline_models.ipynb"
 
 

@@ -77,6 +77,7 @@ for i in range(3):
 """
 
 
+@pytest.mark.slow
 def test_eight_processes_saving_at_once_lose_nothing(tmp_path: Path) -> None:
     writers = [subprocess.Popen([sys.executable, "-c", SAVER, str(tmp_path), str(w)]) for w in range(8)]
     codes = [w.wait(timeout=300) for w in writers]

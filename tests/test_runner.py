@@ -14,6 +14,8 @@ from labkit.core import envinfo, paths
 from labkit.workbook import catalog, cli, runner
 from labkit.workbook.params import Param
 
+pytestmark = pytest.mark.slow
+
 
 def write_notebook(folder: Path, name: str, *sources: str) -> Path:
     cell = new_code_cell('profile = "quick"\nseed = 0\ndevice = "auto"\nwork = 1')

@@ -8,6 +8,8 @@ import pytest
 
 from labkit.serve import processes
 
+pytestmark = pytest.mark.server
+
 
 def test_a_server_that_never_answers_times_out_with_its_log_and_is_stopped() -> None:
     command = [sys.executable, "-u", "-c", "import time; print('starting up'); time.sleep(60)"]

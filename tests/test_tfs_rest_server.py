@@ -22,7 +22,9 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("aiohttp")
 
 from labkit.core import tf_env  # noqa: E402
-from labkit.serve import processes, tfs_rest_server  # noqa: E402
+from labkit.serve import processes, saved_models, tfs_rest_server  # noqa: E402
+
+pytestmark = pytest.mark.server
 
 WEIGHTS = np.arange(8, dtype=np.float32).reshape(4, 2)
 REAL = shutil.which("tensorflow_model_server")
@@ -231,7 +233,7 @@ def test_new_version_is_served_without_failed_requests(base_path: Path) -> None:
 
 def test_server_side_batching_answers_each_request(base_path: Path, tmp_path: Path) -> None:
     params = tmp_path / "batching.txt"
-    params.write_text(tfs_rest_server.batching_parameters_text(16, 20_000))
+    params.write_text(saved_models.batching_parameters_text(16, 20_000))
     port = processes.free_port()
     url = f"http://{processes.HOST}:{port}/v1/models/tiny"
     command = labkit_command(base_path, port, params)
@@ -258,11 +260,11 @@ def test_server_side_batching_answers_each_request(base_path: Path, tmp_path: Pa
 
 def test_batching_parameters_file_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "p.txt"
-    path.write_text(tfs_rest_server.batching_parameters_text(32, 1500))
-    assert tfs_rest_server.read_batching_parameters(path) == (32, 0.0015)
+    path.write_text(saved_models.batching_parameters_text(32, 1500))
+    assert saved_models.read_batching_parameters(path) == (32, 0.0015)
     path.write_text("max_batch_size { value: 8 }")
     with pytest.raises(ValueError, match="batch_timeout_micros"):
-        tfs_rest_server.read_batching_parameters(path)
+        saved_models.read_batching_parameters(path)
 
 
 def test_port_in_use_and_relative_path_fail_with_a_clear_message(base_path: Path) -> None:

@@ -24,7 +24,7 @@ def test_polynomial_sparsity_starts_at_zero_ends_at_target_and_rises() -> None:
     assert values[0] == 0.0 and values[10] == pytest.approx(0.8) and values[-1] == pytest.approx(0.8), values
     assert all(b >= a for a, b in zip(values, values[1:], strict=False)), values
     assert values[5] > 0.8 * 0.5, f"cubic ramp is past half the target at half the steps: {values[5]}"
-    with pytest.raises(ValueError, match="end_step >= 1 and 0 <= target < 1"):
+    with pytest.raises(ValueError, match="end_step >= 1 and 0 <= target_sparsity < 1"):
         torch_compress.polynomial_sparsity(0, target_sparsity=1.2, end_step=100)
 
 
@@ -135,7 +135,7 @@ def test_save_export_writes_atomically_with_a_sidecar() -> None:
 
 
 def test_import_torchao_is_quiet_on_a_cpu_torch() -> None:
-    code = "from labkit import torch_compress; print(torch_compress.import_torchao().__version__)"
+    code = "from labkit.compress import torch_compress; print(torch_compress.import_torchao().__version__)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Failed to load" not in done.stderr and "KernelPreference" not in done.stderr, done.stderr[-2000:]

@@ -150,6 +150,9 @@ def store(tmp_path_factory: pytest.TempPathFactory, scripted: torch.jit.ScriptMo
 
 @pytest.fixture(scope="module")
 def server(store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[torchserve.TorchServe]:
+    problem = torchserve.java_problem()
+    if problem:
+        pytest.skip(f"the TorchServe server tests need Java: {problem}")
     models = {
         "mlp": torchserve.ModelSettings("mlp.mar"),
         "mlp_batched": torchserve.ModelSettings("mlp.mar", batch_size=4, max_batch_delay_ms=100),
@@ -168,6 +171,7 @@ def post(server: torchserve.TorchServe, model: str, body: bytes | str, kind: str
     return requests.post(url, data=body, headers={"Content-Type": kind}, timeout=30)
 
 
+@pytest.mark.server
 def test_server_answers_like_the_model(
     server: torchserve.TorchServe, scripted: torch.jit.ScriptModule
 ) -> None:
@@ -195,6 +199,7 @@ def test_server_answers_like_the_model(
     ],
     ids=["malformed-json", "wrong-shape", "wrong-dtype", "empty-instances", "partial-float32", "oversized"],
 )
+@pytest.mark.server
 def test_bad_requests_get_a_4xx_and_the_server_keeps_answering(
     server: torchserve.TorchServe, body: bytes | str, kind: str, status: int
 ) -> None:
@@ -206,12 +211,14 @@ def test_bad_requests_get_a_4xx_and_the_server_keeps_answering(
     assert valid.status_code == 200 and len(valid.json()["predictions"]) == 1, valid.text[:200]
 
 
+@pytest.mark.server
 def test_unknown_model_and_version_are_404(server: torchserve.TorchServe) -> None:
     for path in ("/predictions/nope", "/predictions/mlp/9.9"):
         answer = requests.post(server.urls["inference"] + path, json=ROW, timeout=10)
         assert answer.status_code == 404, f"{path}: {answer.status_code} {answer.text[:200]}"
 
 
+@pytest.mark.server
 def test_batched_model_refuses_only_the_bad_request_of_a_batch(server: torchserve.TorchServe) -> None:
     bodies = [json.dumps(ROW), json.dumps([0.5] * 3), json.dumps([ROW, ROW]), json.dumps(ROW)]
     with ThreadPoolExecutor(4) as pool:
@@ -220,6 +227,7 @@ def test_batched_model_refuses_only_the_bad_request_of_a_batch(server: torchserv
     assert len(answers[2].json()["predictions"]) == 2, answers[2].text[:200]
 
 
+@pytest.mark.server
 def test_scaling_workers_and_metrics(server: torchserve.TorchServe) -> None:
     assert "Workers scaled to 2" in server.scale("mlp", 2)
     assert server.ready_workers("mlp") == 2, server.describe("mlp")["workers"]
@@ -229,6 +237,7 @@ def test_scaling_workers_and_metrics(server: torchserve.TorchServe) -> None:
     assert "Requests4XX" in metrics, "the metrics API does not count refused requests"
 
 
+@pytest.mark.server
 def test_a_port_in_use_is_refused_clearly(store: Path, tmp_path: Path) -> None:
     with socket.socket() as held:
         held.bind((processes.HOST, 0))
@@ -240,6 +249,7 @@ def test_a_port_in_use_is_refused_clearly(store: Path, tmp_path: Path) -> None:
             ts.start()
 
 
+@pytest.mark.server
 def test_a_server_that_dies_is_reported_with_its_log_and_cleaned_up(store: Path, tmp_path: Path) -> None:
     ts = torchserve.TorchServe(store, {"mlp": torchserve.ModelSettings("mlp.mar")}, tmp_path).start()
     java = [p for p in psutil.Process(ts.process.process.pid).children(recursive=True) if "java" in p.name()]
@@ -257,6 +267,7 @@ def test_a_server_that_dies_is_reported_with_its_log_and_cleaned_up(store: Path,
     assert not left, f"processes left after the stop: {left}"
 
 
+@pytest.mark.server
 def test_versions_registered_promoted_and_removed_through_the_model_api(
     scripted: torch.jit.ScriptModule, tmp_path: Path
 ) -> None:

@@ -1,4 +1,4 @@
-"""The series' shared Keras models (taught in 01_baseline_models): the seed's MLP and a small CNN.
+"""The series' shared Keras models (taught in 01_baseline_models): the source article's MLP and a small CNN.
 
 Built with `tf.keras`, which is Keras 2 (`tf-keras`) here because tensorflow-model-optimization needs
 it (labkit.core.tf_env). Imported only by notebooks that use TensorFlow.
@@ -22,7 +22,7 @@ def set_seed(seed: int) -> None:
 
 
 def build_mlp(seed: int = 0) -> keras.Model:
-    """The seed's MLP, 784-128-64-10, softmax output; 109,386 parameters."""
+    """The source article's MLP, 784-128-64-10, softmax output; 109,386 parameters."""
     set_seed(seed)
     return keras.Sequential(
         [
@@ -31,7 +31,7 @@ def build_mlp(seed: int = 0) -> keras.Model:
             keras.layers.Dense(64, activation="relu", name="dense_2"),
             keras.layers.Dense(10, activation="softmax", name="probabilities"),
         ],
-        name="seed_mlp",
+        name="article_mlp",
     )
 
 

@@ -1,9 +1,7 @@
 """The case study's classifier: MobileNetV2 from `keras.applications` with its preprocessing in the graph.
 
-The seed builds MobileNetV2 on ImageNet weights (an internet download), never trains it, and never applies
-MobileNetV2's `preprocess_input`. Here the preprocessing is a layer of the model, so every caller (LiteRT,
-TF Serving, a client that forgot) feeds plain 0-255 pixels; the weights are trained here from scratch by
-default, and ImageNet weights are an opt-in that loads from the Keras cache and fails offline clearly.
+Trained from scratch by default; ImageNet weights are opt-in, loaded from the Keras cache, and fail offline
+with one clear sentence.
 """
 
 from __future__ import annotations
@@ -87,7 +85,7 @@ def build(
 
 
 def without_preprocessing(model: Any) -> Any:
-    """The same trained layers with the preprocess_input layer skipped: the seed's input path."""
+    """The same trained layers with the preprocess_input layer skipped: the source article's input path."""
     keras = tf_env.import_tensorflow().keras
     pixels = keras.Input(model.input_shape[1:], name="pixels")
     features = model.get_layer(BASE_LAYER)(pixels)

@@ -19,7 +19,7 @@ from labkit.data import Splits
 
 
 class MLP(nn.Module):
-    """A ReLU MLP 784-...-10 returning logits; the default is the seed's 784-128-64-10 (109,386 parameters).
+    """A ReLU MLP 784-...-10 returning logits; by default the source article's 784-128-64-10 (109,386 params).
 
     `hidden=(24,)` is the distillation student of notebooks 04 and 05.
     """

@@ -1,11 +1,7 @@
-"""Canary rollout (notebook 12): route a share of live traffic to a challenger, compare, decide.
+"""Canary rollout (notebook 12): route a seeded share of traffic to a challenger, compare, decide.
 
-Each request goes to the challenger with probability `fraction` (a seeded generator, so a rerun routes the
-same way), to the champion otherwise. Both arms are monitored the same way (`labkit.ops.monitor`: latency,
-errors) and, where the true label arrives with the request (a replayed stream, or delayed feedback),
-accuracy. `verdict` waits for enough challenger traffic, then rolls back when the challenger is worse on
-any guard (accuracy drop, error rate, p95 latency ratio) and promotes it otherwise. The latency guard uses
-p95, not p99: on the few dozen requests a canary judges, a p99 is one slow request.
+Both arms are monitored alike; `verdict` waits for enough challenger requests, then rolls back when any
+guard (accuracy drop, error rate, p95 latency ratio) says worse and promotes otherwise.
 """
 
 from __future__ import annotations

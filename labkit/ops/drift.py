@@ -1,11 +1,7 @@
 """Data drift (notebook 11): live inputs compared with the training set, feature by feature.
 
-Raw pixels make poor drift features (hundreds of them, many always zero), so each input is summarised by
-its projections on the training set's leading principal components (shape: a rotation moves them) plus its
-mean and standard deviation (intensity: noise or a contrast change moves them). Each feature of a live
-window is compared with the training distribution two ways: the population stability index (PSI, over the
-reference's quantile bins) and the two-sample Kolmogorov-Smirnov test (scipy). The alert fires when the
-largest PSI passes a threshold (0.25 by default, the usual "significant shift" line; 0.1 is "moderate").
+Inputs are summarised by their leading principal-component projections plus mean and spread; each feature
+is compared by the population stability index and the two-sample KS test; the largest PSI raises the alert.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
-"""The seed's `ModelMonitor` rebuilt on prometheus_client (notebook 11): bounded memory, percentiles.
+"""A model monitor on prometheus_client (notebook 11): counters, a latency histogram, in-flight gauge.
 
-The seed keeps every sample in a list forever and reports only mean, min and max. Here requests and errors
-are counters, latency is a histogram with buckets chosen for the model, in-flight requests are a gauge, and
-every series carries the model version. Memory is fixed by the buckets, whatever the request count.
-Percentiles come from the histogram (interpolated within a bucket, as PromQL's `histogram_quantile`) and
-from a bounded uniform reservoir of raw latencies (Vitter's algorithm R), so the two can be compared.
+Memory is bounded by the histogram's buckets and a fixed-size reservoir of raw latencies, so percentiles
+from both (`histogram_quantile` and the reservoir) can be compared however many requests pass.
 """
 
 from __future__ import annotations

@@ -1,19 +1,12 @@
-"""A model registry on the file system (notebook 12): the seed's `ModelVersionManager`, made safe.
+"""A model registry on the file system (notebook 12): versions, checksums, aliases and rollback.
 
-The seed forgets `import json`, writes `versions.json` in place (a crash mid-write loses every entry), names
-versions by the second (two saves in one second collide) and saves `.h5`, a legacy format. Here:
-- version ids come from a counter kept in the index, taken under a file lock: unique across processes;
-- the model is written into a staging directory, hashed (SHA-256) and renamed into place, and only then
-  entered in the index, so a save killed at any point leaves the index as it was (the orphan staging
-  directory is reported by `problems()`);
-- the index is rewritten whole (temporary file + `os.replace`) under the lock;
-- Keras models are saved in the native `.keras` format, PyTorch ones as TorchScript;
-- `load` checks the SHA-256 first; aliases (`champion`, `challenger`) keep a history so `rollback` can
-  move an alias back.
+Version ids come from a counter taken under a file lock; a model is staged, hashed (SHA-256) and renamed
+into place before the index (rewritten atomically) names it; `load` verifies the checksum first.
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import shutil
@@ -192,7 +185,7 @@ class ModelRegistry:
         with self._editing() as index:
             index["aliases"].pop(alias, None)
 
-    def problems(self) -> list[str]:
+    def problems(self) -> builtins.list[str]:
         """Leftovers of interrupted saves: staging directories, and versions in the index without a file."""
         found = [f"interrupted save: {p.name}" for p in self.versions_dir.glob(".staging-*")]
         for version, entry in self._read()["versions"].items():
@@ -200,7 +193,7 @@ class ModelRegistry:
                 found.append(f"{version}: {entry['file']} is missing")
         return found
 
-    def clean(self) -> list[str]:
+    def clean(self) -> builtins.list[str]:
         """Remove staging directories whose saving process is gone (not a save in progress)."""
         removed = []
         for staging in self.versions_dir.glob(".staging-*"):

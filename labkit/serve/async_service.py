@@ -1,12 +1,7 @@
 """An async inference service with dynamic micro-batching (notebook 11), on aiohttp.
 
-Requests wait in a bounded queue; one task takes the first waiting request, gathers more until `max_batch`
-examples or `max_wait_ms` have passed, runs one model call in a worker thread (the event loop keeps
-accepting meanwhile) and routes each slice of the answer back to its request. `max_batch=1` is the
-one-at-a-time baseline on the same code path. A full queue answers 503 with Retry-After (back-pressure);
-bad requests get 400, oversized ones 413. On SIGTERM the listening socket closes and every request already
-accepted is still answered before the process exits. `/metrics` serves a `labkit.ops.monitor.ModelMonitor`.
-
+POST /v1/predict is answered through `labkit.serve.batching.MicroBatcher`, with 503 back-pressure, 400/413 for
+bad requests, a graceful drain on SIGTERM and Prometheus metrics on /metrics.
 Run: `python -m labkit.serve.async_service --model model.torchscript.pt --port PORT [--max_batch 32 ...]`.
 """
 

@@ -28,9 +28,10 @@ def examples(x: Inputs) -> int:
 
 
 def _join(parts: list[Inputs]) -> Inputs:
-    if isinstance(parts[0], dict):
-        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-    return np.concatenate(parts)
+    named = [part for part in parts if isinstance(part, dict)]
+    if named:
+        return {name: np.concatenate([part[name] for part in named]) for name in named[0]}
+    return np.concatenate([part for part in parts if isinstance(part, np.ndarray)])
 
 
 def _rows(y: Inputs, start: int, stop: int) -> Inputs:
@@ -66,8 +67,8 @@ class MicroBatcher:
         self.calls = 0
         self.examples = 0
 
-    async def submit(self, x: Inputs) -> Inputs:
-        """The model's answer for `x`, computed in some batch; Overloaded when the queue is full."""
+    async def submit(self, x: Inputs) -> Any:
+        """The model's answer for `x` (its rows of the batch's output); Overloaded when the queue is full."""
         if self.queue.qsize() >= self.queue_limit:
             raise Overloaded(
                 f"{self.queue.qsize()} requests are waiting (limit {self.queue_limit}); retry later."

@@ -1,10 +1,6 @@
-"""A prediction cache that is correct where the seed's `CachedInference` is not (taught in notebook 06).
+"""A prediction cache keyed by content (notebook 06): SHA-256 of bytes, shape and dtype; LRU, byte-bounded.
 
-The key is the SHA-256 of the array's bytes plus its shape and dtype, so two inputs share an answer only
-when they are the same input (`md5(str(array))` collides for arrays NumPy prints alike). Eviction is
-least-recently-used (cachetools' `LRUCache`), bounded by the bytes of the cached answers, not by a count
-that says nothing about memory. A lock makes it safe to share between threads; hits, misses and evictions
-are counted.
+Thread-safe (one lock), with hits, misses and evictions counted.
 """
 
 from __future__ import annotations

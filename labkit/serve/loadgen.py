@@ -1,12 +1,8 @@
-"""The serving lessons' HTTP client and load generator, on aiohttp: bounded, timed, answers in input order.
+"""The serving lessons' async HTTP client and load generator (aiohttp): bounded, timed, in input order.
 
-The source article's async client reports a latency of 0 for a failed request, and `asyncio.gather` over
-an unbounded list opens as many connections as there are requests. Here a semaphore bounds the requests in
-flight, every request has a timeout, a failure's latency is the time it took to fail, and replies come back
-in input order whatever order they finish in. A load run encodes every body before its clock starts, as
-load tools send prepared requests, stops starting requests after a time limit, and freezes its own heap for
-the garbage collector: a full collection of a notebook's large heap would pause every request in flight
-and be charged to the server's tail latency.
+Bodies are prepared before the clock starts, a semaphore bounds the requests in flight, every request has a
+timeout, a failure's latency is the time it took to fail, and the generator's own heap is frozen for the
+garbage collector during a run so its collections are not charged to the server's tail latency.
 """
 
 from __future__ import annotations
@@ -183,8 +179,9 @@ async def run_load(
         seconds = time.perf_counter() - start
     finally:
         gc.unfreeze()
-    for reply in replies if on_reply else ():
-        on_reply(reply)
+    if on_reply is not None:
+        for reply in replies:
+            on_reply(reply)
     answered = np.array([r.latency_ms for r in replies if r.ok])
     errors = [f"{r.status}: {r.error}" for r in replies if not r.ok]
     return LoadResult(answered, seconds, errors, examples_per_request, tuple(replies))

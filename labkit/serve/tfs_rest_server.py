@@ -1,13 +1,8 @@
-"""The TensorFlow Serving REST API on aiohttp, for machines without `tensorflow_model_server`.
+"""A server that speaks TensorFlow Serving's REST API (on aiohttp); it is not TensorFlow Serving.
 
-`tensorflow_model_server` is not installable from PyPI or Debian, so notebook 09 uses it when it is on PATH
-and this server otherwise. It follows the documented REST protocol, not a subset shaped by one client:
-model status (`GET /v1/models/{name}[/versions/{v}|/labels/{l}]`), `.../metadata` (the signature defs),
-`POST ...:predict` in row (`instances`) and columnar (`inputs`) format with `signature_name`, answers
-`predictions` / `outputs`, errors as `{"error": "..."}` with 400 (bad request) or 404 (unknown model, version,
-label). It serves the latest numeric version under an absolute model base path, polls for new versions and
-swaps them in without dropping requests in flight, and batches requests server-side when asked
-(`--enable_batching`, `--batching_parameters_file` in TF Serving's text format). Run it as
+Notebooks 09 and 13 use the real `tensorflow_model_server` when it is on PATH and this server otherwise:
+status, metadata and predict (row and columnar) under `/v1/models/...`, version polling with hot swap and
+server-side batching, with the real server's flags. Run it as
 `python -m labkit.serve.tfs_rest_server --model_name NAME --model_base_path /abs/path --rest_api_port PORT`.
 """
 
@@ -184,6 +179,7 @@ class ModelServer:
         """One micro-batcher per version and signature, started on its first request."""
         key = (version.number, signature)
         if key not in self.batchers:
+            assert self.batching is not None, "batchers exist only when batching is on"
             max_batch, timeout_s = self.batching
             batcher = MicroBatcher(
                 partial(version.run, signature),

@@ -1,10 +1,7 @@
-"""The TorchServe handler of notebook 10: the seed's `CustomModelHandler` rewritten to serve whole batches.
+"""The batch-aware TorchServe handler (notebook 10): one model call per batch, one answer per request.
 
-This file is packed into the model archive as it is, so it imports only what a TorchServe worker has (torch,
-numpy, `ts`). TorchServe hands `handle` a list with one entry per request (several when batching is on);
-every request's payload is read (`data` or `body`: decoded JSON, text, or raw float32 bytes), the valid ones
-run through the model in one call under `torch.inference_mode()`, and each request gets its own answer: its
-probabilities, or a 400 with a message saying what was wrong with that request alone.
+Packed into the model archive as it is, so it imports only what a TorchServe worker has (torch, numpy,
+`ts`); a bad request gets its own 400 while the others of its batch are answered.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ _ENTRIES = (
     ),
     NotebookEntry(
         "01_baseline_models",
-        "Baseline models: the seed's MLP and a small CNN in Keras and PyTorch",
+        "Baseline models: the source article's MLP and a small CNN in Keras and PyTorch",
         COMMON
         + (
             Param("frameworks", str, "both", choices=("both", "keras", "torch"), help="train the Keras models, the PyTorch ones, or both"),
@@ -174,7 +174,7 @@ _ENTRIES = (
         "Benchmarking and inference patterns: honest timing, thread pools vs batching, a correct cache",
         COMMON
         + (
-            Param("batch_size", int, 32, minimum=1, maximum=359, help="batch the seed's benchmark_model times"),
+            Param("batch_size", int, 32, minimum=1, maximum=359, help="batch the source article's benchmark_model times"),
             Param("iterations", int, 200, minimum=10, maximum=100000, full=1000, help="timed calls per benchmark"),
             Param("pool_requests", int, 64, minimum=8, maximum=4096, full=256, help="single-image requests in the thread-pool experiment"),
             Param("workers", str, "1,2,4", help="thread-pool sizes to compare"),
@@ -202,7 +202,7 @@ _ENTRIES = (
         COMMON
         + (
             Param("width_multiplier", float, 1.0, minimum=0.25, maximum=4.0, help="MobileNet-style width multiplier for both CNNs"),
-            Param("image_size", int, 64, minimum=32, maximum=224, help="shapes image size (the seed uses 224)"),
+            Param("image_size", int, 64, minimum=32, maximum=224, help="shapes image size (the source article uses 224)"),
             Param("epochs", int, 5, minimum=1, maximum=200, full=15, help="training epochs for each CNN"),
             Param("batch_size", int, 32, minimum=1, maximum=512, help="batch size for training, pipelines and latency"),
             Param("iterations", int, 50, minimum=10, maximum=100000, full=300, help="timed calls per latency comparison"),
@@ -274,7 +274,7 @@ _ENTRIES = (
         "Case study: MobileNetV2 trained, int8-calibrated, served, monitored and registered",
         COMMON
         + (
-            Param("image_size", int, 64, minimum=32, maximum=224, help="image side in pixels (the seed uses 224)"),
+            Param("image_size", int, 64, minimum=32, maximum=224, help="image side in pixels (the source article uses 224)"),
             Param("images_per_class", int, 400, minimum=20, maximum=5000, full=1000, help="generated shapes per class (70% train)"),
             Param("alpha", float, 0.35, choices=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4), help="MobileNetV2 width multiplier"),
             Param("weights", str, "none", choices=("none", "imagenet"), help="none trains from scratch; imagenet loads the Keras cache"),

@@ -41,6 +41,12 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
     from labkit.workbook import catalog, generated, runner
 
+    if args.check_cells:
+        stale = generated.stale_cells(paths.notebooks_dir())
+        if stale:
+            print(f"parameters cells differ from the catalog in {stale}; run `labkit params --write-cells`.")
+            return 1
+        return 0
     if args.write_cells:
         changed = generated.write_cells(paths.notebooks_dir())
         print(f"Parameters cells rewritten from the catalog: {[p.name for p in changed] or 'none differed'}")
@@ -152,6 +158,9 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--doc", metavar="FILE", help="rewrite FILE's generated parameter section")
     show.add_argument(
         "--write-cells", action="store_true", help="rewrite every notebook's parameters cell from the catalog"
+    )
+    show.add_argument(
+        "--check-cells", action="store_true", help="exit 1 when a parameters cell differs from the catalog"
     )
     show.set_defaults(func=_cmd_params)
     rep = sub.add_parser("report", help="write results/report.md from the ledger")

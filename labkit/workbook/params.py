@@ -1,8 +1,7 @@
 """Declared notebook parameters: types, ranges, allowed values and the `quick`/`full` profiles.
 
-Every notebook's `parameters` cell is followed by `labkit.workbook.params.validate(NAME, globals())` (usually
-through `labkit.notebook.start`), so a bad value fails before any lesson cell runs, with a `ValueError`
-that names the parameter, the value given and what is allowed.
+`validate` checks values against a notebook's declared parameters (its callers look them up in the catalog)
+and raises one `ValueError` naming the parameter, the value given and what is allowed.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """`labkit run`: execute the series (or some notebooks) with papermill, one kernel each.
 
-Parameters are validated against labkit.workbook.catalog before any kernel starts. Each notebook runs in its
-own process tree with a timeout; a failure does not stop the series. The run directory
-`results/runs/<run-id>/` gets the executed notebooks, `run.json` (environment, parameters) and
-`summary.json` (status, seconds, peak memory of the kernel and its servers, checks passed, per notebook).
+Parameters are validated before any kernel starts; each notebook runs in its own process tree with a
+timeout, and `results/runs/<run-id>/` gets the executed notebooks, `run.json` and `summary.json`.
 """
 
 from __future__ import annotations
