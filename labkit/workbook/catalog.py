@@ -88,8 +88,7 @@ _ENTRIES = (
     NotebookEntry(
         "00_environment_check",
         "Environment check: versions, hardware, datasets",
-        COMMON
-        + (
+        COMMON + (
             Param("frameworks", str, "both", choices=("both", "keras", "torch"), help="frameworks the series must be able to import: both, keras or torch"),
             Param("min_free_memory_gb", float, 1.0, minimum=0.0, maximum=1024.0, help="free memory the self-check requires, in GiB"),
         ),
@@ -97,24 +96,22 @@ _ENTRIES = (
     NotebookEntry(
         "01_baseline_models",
         "Baseline models: the source article's MLP and a small CNN in Keras and PyTorch",
-        COMMON
-        + (
+        COMMON + (
             Param("frameworks", str, "both", choices=("both", "keras", "torch"), help="train the Keras models, the PyTorch ones, or both"),
             Param("epochs_mlp", int, 20, minimum=1, maximum=500, full=40, help="training epochs for the MLP"),
             Param("epochs_cnn", int, 20, minimum=1, maximum=500, full=40, help="training epochs for the CNN"),
             Param("batch_size", int, 32, minimum=1, maximum=4096, help="mini-batch size"),
-            Param("learning_rate", float, 0.001, minimum=1e-06, maximum=1.0, help="Adam learning rate"),
+            Param("learning_rate", float, 0.001, minimum=1e-6, maximum=1.0, help="Adam learning rate"),
         ),
     ),
     NotebookEntry(
         "02_pruning",
         "Pruning: magnitude pruning with tfmot, measured as sparsity, accuracy and gzip size",
-        COMMON
-        + (
+        COMMON + (
             Param("target_sparsity", float, 0.8, minimum=0.0, maximum=0.99, help="fraction of kernel weights set to zero"),
             Param("epochs", int, 10, minimum=1, maximum=200, full=20, help="fine-tuning epochs while pruning"),
             RAMP_FRACTION,
-            Param("learning_rate", float, 0.001, minimum=1e-06, maximum=1.0, help="Adam learning rate for fine-tuning"),
+            Param("learning_rate", float, 0.001, minimum=1e-6, maximum=1.0, help="Adam learning rate for fine-tuning"),
             PRUNING_FREQUENCY,
             Param("sweep", str, "0.5,0.7,0.8,0.9,0.95", full="0.3,0.5,0.6,0.7,0.8,0.85,0.9,0.95,0.98", help="comma-separated sparsities for the sweep"),
         ),
@@ -122,26 +119,24 @@ _ENTRIES = (
     NotebookEntry(
         "03_quantization",
         "Quantization: LiteRT float16, dynamic-range, full int8 and QAT, measured",
-        COMMON
-        + (
+        COMMON + (
             calibration_samples(1151),
             Param("threads", int, 1, minimum=1, maximum=64, help="LiteRT interpreter threads for every variant"),
             Param("iterations", int, 300, minimum=10, maximum=100000, full=2000, help="timed calls per variant at batch 1"),
             Param("qat_epochs", int, 3, minimum=1, maximum=100, full=6, help="quantization-aware fine-tuning epochs"),
-            Param("qat_learning_rate", float, 0.0001, minimum=1e-07, maximum=1.0, help="Adam learning rate for QAT"),
+            Param("qat_learning_rate", float, 0.0001, minimum=1e-7, maximum=1.0, help="Adam learning rate for QAT"),
             Param("prune_sparsity", float, 0.8, minimum=0.0, maximum=0.99, help="sparsity of the pruned model that is then quantized"),
         ),
     ),
     NotebookEntry(
         "04_distillation",
         "Knowledge distillation: a 5x smaller student, distilled vs trained from scratch",
-        COMMON
-        + (
+        COMMON + (
             Param("student_hidden", int, 24, minimum=1, maximum=1024, help="hidden units of the student MLP (784-h-10)"),
             Param("epochs", int, 30, minimum=1, maximum=500, full=60, help="training epochs for every student"),
             Param("temperature", float, 2.0, minimum=0.1, maximum=100.0, help="softmax temperature of the soft targets"),
             Param("alpha", float, 0.5, minimum=0.0, maximum=1.0, help="weight of the hard-label loss (1 - alpha goes to the teacher)"),
-            Param("learning_rate", float, 0.001, minimum=1e-06, maximum=1.0, help="Adam learning rate"),
+            Param("learning_rate", float, 0.001, minimum=1e-6, maximum=1.0, help="Adam learning rate"),
             Param("seeds", int, 3, minimum=1, maximum=50, full=5, help="seeds per comparison (mean and spread)"),
             Param("sweep_temperatures", str, "1,2,4,8", help="temperatures tried at the default alpha (one seed)"),
             Param("sweep_alphas", str, "0.1,0.5,0.9", help="alphas tried at the default temperature (one seed)"),
@@ -150,14 +145,13 @@ _ENTRIES = (
     NotebookEntry(
         "05_pytorch_compression",
         "PyTorch compression: pruning, torchao and PT2E int8, distillation, export, next to Keras",
-        COMMON
-        + (
+        COMMON + (
             Param("target_sparsity", float, 0.8, minimum=0.0, maximum=0.99, help="fraction of weights set to zero (global L1)"),
             Param("prune_epochs", int, 10, minimum=1, maximum=200, full=20, help="fine-tuning epochs while pruning"),
             RAMP_FRACTION,
             PRUNING_FREQUENCY,
             Param("channel_ratio", float, 0.5, minimum=0.05, maximum=0.95, help="share of hidden units structured pruning removes"),
-            Param("learning_rate", float, 0.001, minimum=1e-06, maximum=1.0, help="Adam learning rate for every training loop"),
+            Param("learning_rate", float, 0.001, minimum=1e-6, maximum=1.0, help="Adam learning rate for every training loop"),
             Param("calibration_samples", int, 100, minimum=1, maximum=1151, help="real training images for static int8 calibration"),
             Param("threads", int, 1, minimum=1, maximum=64, help="torch intra-op threads while timing"),
             Param("iterations", int, 300, minimum=10, maximum=100000, full=2000, help="timed calls per variant and batch size"),
@@ -172,8 +166,7 @@ _ENTRIES = (
     NotebookEntry(
         "06_benchmarking_inference",
         "Benchmarking and inference patterns: honest timing, thread pools vs batching, a correct cache",
-        COMMON
-        + (
+        COMMON + (
             Param("batch_size", int, 32, minimum=1, maximum=359, help="batch the source article's benchmark_model times"),
             Param("iterations", int, 200, minimum=10, maximum=100000, full=1000, help="timed calls per benchmark"),
             Param("pool_requests", int, 64, minimum=8, maximum=4096, full=256, help="single-image requests in the thread-pool experiment"),
@@ -187,8 +180,7 @@ _ENTRIES = (
     NotebookEntry(
         "07_gpu_configuration",
         "GPU and CPU configuration: memory growth and limits, threads, mixed precision, measured",
-        COMMON
-        + (
+        COMMON + (
             Param("framework", str, "both", choices=("both", "keras", "torch"), help="which part runs: both, keras or torch (one framework per kernel saves memory)"),
             Param("matrix_size", int, 512, minimum=64, maximum=8192, help="side of the square matmul timed for thread settings"),
             Param("thread_counts", str, "1,2", help="intra-op thread counts to compare"),
@@ -199,8 +191,7 @@ _ENTRIES = (
     NotebookEntry(
         "08_efficient_architectures_and_pipelines",
         "Efficient architectures and input pipelines: separable convolutions, tf.data, DataLoader",
-        COMMON
-        + (
+        COMMON + (
             Param("width_multiplier", float, 1.0, minimum=0.25, maximum=4.0, help="MobileNet-style width multiplier for both CNNs"),
             Param("image_size", int, 64, minimum=32, maximum=224, help="shapes image size (the source article uses 224)"),
             Param("epochs", int, 5, minimum=1, maximum=200, full=15, help="training epochs for each CNN"),
@@ -215,8 +206,7 @@ _ENTRIES = (
     NotebookEntry(
         "09_tensorflow_serving",
         "TensorFlow Serving: SavedModel versions, the REST protocol, a fixed client, batching measured",
-        COMMON
-        + (
+        COMMON + (
             LOAD_REQUESTS,
             CONCURRENCY,
             Param("batch_size", int, 32, minimum=1, maximum=512, help="instances per batched request, and the server's max batch"),
@@ -228,8 +218,7 @@ _ENTRIES = (
     NotebookEntry(
         "10_torchserve",
         "TorchServe: a batch-aware handler, the archive, the three APIs, batching measured",
-        COMMON
-        + (
+        COMMON + (
             LOAD_REQUESTS,
             CONCURRENCY,
             Param("batch_size", int, 32, minimum=1, maximum=512, help="the server's batch size when batching is on, and instances per batched request"),
@@ -241,8 +230,7 @@ _ENTRIES = (
     NotebookEntry(
         "11_async_service_and_monitoring",
         "Async serving and monitoring: micro-batching, back-pressure, Prometheus metrics, data drift",
-        COMMON
-        + (
+        COMMON + (
             Param("clients", int, 32, minimum=1, maximum=512, help="concurrent clients in the load runs"),
             Param("load_requests", int, 1500, minimum=50, maximum=1000000, full=6000, help="requests per load run"),
             Param("max_batch", int, 32, minimum=2, maximum=1024, help="the service's largest micro-batch"),
@@ -259,8 +247,7 @@ _ENTRIES = (
     NotebookEntry(
         "12_versioning_and_rollback",
         "Versioning and rollback: a safe registry, MLflow, a canary with automatic rollback",
-        COMMON
-        + (
+        COMMON + (
             Param("challenger_epochs", int, 20, minimum=1, maximum=500, help="training epochs of the challenger MLP"),
             Param("canary_fraction", float, 0.2, minimum=0.01, maximum=0.99, help="share of traffic sent to the challenger"),
             Param("canary_requests", int, 400, minimum=20, maximum=100000, help="requests replayed per canary"),
@@ -272,8 +259,7 @@ _ENTRIES = (
     NotebookEntry(
         "13_case_study_image_classifier",
         "Case study: MobileNetV2 trained, int8-calibrated, served, monitored and registered",
-        COMMON
-        + (
+        COMMON + (
             Param("image_size", int, 64, minimum=32, maximum=224, help="image side in pixels (the source article uses 224)"),
             Param("images_per_class", int, 400, minimum=20, maximum=5000, full=1000, help="generated shapes per class (70% train)"),
             Param("alpha", float, 0.35, choices=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4), help="MobileNetV2 width multiplier"),
@@ -281,7 +267,7 @@ _ENTRIES = (
             Param("epochs", int, 8, minimum=1, maximum=500, full=20, help="training epochs (from scratch), or head epochs (imagenet)"),
             Param("fine_tune_epochs", int, 3, minimum=0, maximum=100, help="epochs with the base unfrozen (imagenet only)"),
             Param("batch_size", int, 32, minimum=1, maximum=512, help="training batch size"),
-            Param("learning_rate", float, 0.01, minimum=1e-06, maximum=1.0, help="Adam's initial rate (cosine decay to 0)"),
+            Param("learning_rate", float, 0.01, minimum=1e-6, maximum=1.0, help="Adam's initial rate (cosine decay to 0)"),
             calibration_samples(5000),
             Param("load_requests", int, 200, minimum=10, maximum=100000, full=1000, help="requests in the served load run"),
             Param("concurrency", int, 4, minimum=1, maximum=64, help="concurrent clients in the served load run"),
@@ -291,8 +277,7 @@ _ENTRIES = (
     NotebookEntry(
         "99_results_dashboard",
         "Results dashboard: trade-offs, Keras vs PyTorch, metric history, self-check status",
-        COMMON
-        + (
+        COMMON + (
             Param("run_id", str, "", help="show one run's records; empty shows the newest of every metric"),
             Param("history_metric", str, "", help="metric whose history to plot; empty picks the one that moved most"),
             Param("framework", str, "all", choices=("all", "keras", "torch"), help="framework shown in the trade-off plots"),
