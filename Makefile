@@ -81,11 +81,15 @@ lab: $(STAMP)
 clean:
 	rm -rf results .pytest_cache .ruff_cache .mypy_cache
 
-# Maintainers: re-resolve the lock from pyproject.toml's ranges (pip-tools; torch resolves to the 2.13.0 CPU
-# wheel), after which `make test` must pass before the new lock is committed.
+# Maintainers: re-resolve the lock from pyproject.toml's ranges (pip-tools). The extras are named one by one
+# (`all` names labkit itself, which would pin this checkout's path). torch is written without its local
+# label: `torch==2.13.0` takes the CPU wheel where one is offered (this machine's wheel folder, PyTorch's CPU
+# index on Binder). Then `make test` must pass before the new lock is committed.
 lock: $(STAMP)
-	$(BIN)/pip-compile --quiet --allow-unsafe --strip-extras --extra all --extra dev --no-emit-index-url --no-emit-find-links \
-		--output-file $(LOCK) pyproject.toml
+	$(BIN)/pip-compile --quiet --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+		--extra keras --extra torch --extra serve --extra lab --extra dev --output-file $(LOCK) pyproject.toml
+	sed -i -e 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/' $(LOCK)
+	! grep -n "@ file:" $(LOCK)
 
 # The newest versions pyproject.toml allows, in a scratch venv: run the series there and name, for each
 # notebook that broke, the upgraded packages its error points at. Nothing here touches .venv or the lock.

@@ -16,19 +16,4 @@ __version__ = "0.2.0"
 
 tf_env.configure()
 
-__getattr__, __dir__ = submodules(
-    __name__,
-    (
-        "bench",
-        "check",
-        "data",
-        "ledger",
-        "notebook",
-        "compress",
-        "core",
-        "models",
-        "ops",
-        "serve",
-        "workbook",
-    ),
-)
+__getattr__, __dir__ = submodules(__name__, __path__)

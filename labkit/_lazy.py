@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+import pkgutil
+from collections.abc import Callable
 from types import ModuleType
 
+Getattr = Callable[[str], ModuleType]
 
-def submodules(
-    package: str, names: Iterable[str]
-) -> tuple[Callable[[str], ModuleType], Callable[[], list[str]]]:
-    """A package's `__getattr__` and `__dir__` that import the named submodules on first access."""
-    known = frozenset(names)
+
+def submodules(package: str, path: list[str]) -> tuple[Getattr, Callable[[], list[str]]]:
+    """A package's `__getattr__` and `__dir__`: its submodules (found in `path`) load on first access."""
+    known = frozenset(info.name for info in pkgutil.iter_modules(path) if not info.name.startswith("_"))
 
     def getattr_(name: str) -> ModuleType:
         if name in known:

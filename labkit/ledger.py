@@ -14,7 +14,7 @@ import re
 import secrets
 import time
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ def record(
         "profile": merged.pop("profile"),
         "device": merged.pop("device"),
         "params": merged.pop("params"),
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "labkit_version": __version__,
         "git_commit": envinfo.git_commit(),
     }

@@ -109,3 +109,52 @@ def test_a_caller_that_went_away_does_not_stop_the_batcher() -> None:
 
     answer = asyncio.run(scenario())
     assert np.allclose(answer, ROW * 3), "the batcher stopped serving after a caller went away"
+
+
+def test_a_batch_that_cannot_be_joined_fails_alone_and_the_batcher_goes_on() -> None:
+    """Rows of different widths cannot be concatenated: those requests get the error, later ones an answer."""
+
+    async def scenario() -> tuple[list[object], np.ndarray, bool]:
+        batcher = batching.MicroBatcher(lambda x: x, max_batch=8, max_wait_ms=100)
+        task = asyncio.create_task(batcher.run())
+        clash = await asyncio.gather(
+            batcher.submit(np.ones((1, 3))), batcher.submit(np.ones((1, 4))), return_exceptions=True
+        )
+        good = await asyncio.wait_for(batcher.submit(ROW), 5)
+        idle = batcher.idle
+        task.cancel()
+        return clash, good, idle
+
+    clash, good, idle = asyncio.run(scenario())
+    assert all(isinstance(c, ValueError) for c in clash), clash
+    assert np.array_equal(good, ROW) and idle, ("the batcher stopped serving after a failed join", idle)
+    with pytest.raises(ValueError, match="at least one array with a first"):
+        asyncio.run(batching.MicroBatcher(lambda x: x).submit({}))
+
+
+def test_the_tf_serving_server_retires_the_batchers_of_unloaded_versions(tmp_path) -> None:
+    from labkit.serve.tfs_rest_server import ModelServer
+
+    class Stub:
+        def __init__(self, number: int) -> None:
+            self.number = number
+
+        def run(self, signature: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return {"y": arrays["x"] * self.number}
+
+    async def scenario() -> tuple[list[tuple[int, str]], list[float]]:
+        server = ModelServer("m", tmp_path, batching=(4, 0.001))
+        v1, v2 = Stub(1), Stub(2)
+        server.versions = {1: v1}
+        first = await server._batcher(v1, "serving_default").submit({"x": np.ones((1, 1))})
+        server.versions = {2: v2}  # what a refresh does when version 2 replaces version 1
+        second = await server._batcher(v2, "serving_default").submit({"x": np.ones((1, 1))})
+        keys = sorted(server.batchers)
+        for batcher, task in server.batchers.values():
+            task.cancel()
+            batcher.close()
+        return keys, [float(first["y"][0, 0]), float(second["y"][0, 0])]
+
+    keys, answers = asyncio.run(scenario())
+    assert keys == [(2, "serving_default")], f"batchers kept after version 1 was unloaded: {keys}"
+    assert answers == [1.0, 2.0], answers

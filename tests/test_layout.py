@@ -5,9 +5,8 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 import labkit
 
@@ -45,6 +44,17 @@ def test_top_level_holds_only_what_a_notebook_types_and_the_layers() -> None:
     packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
     assert modules == TOP_LEVEL, f"top-level modules {sorted(modules)}; expected {sorted(TOP_LEVEL)}"
     assert packages == set(LAYERS), f"subpackages {sorted(packages)}; expected {sorted(LAYERS)}"
+
+
+def test_every_module_is_reachable_as_an_attribute_without_importing_it() -> None:
+    """`labkit.serve.batching` works after a bare `import labkit`: the lazy names come from the folders."""
+    for layer in LAYERS:
+        package = getattr(labkit, layer)
+        expected = {p.stem for p in (ROOT / layer).glob("*.py") if not p.stem.startswith("_")}
+        assert expected <= set(dir(package)), (
+            f"labkit.{layer} does not offer {sorted(expected - set(dir(package)))}"
+        )
+    assert {"check", "ledger", "data", "bench", "notebook", *LAYERS} <= set(dir(labkit)), dir(labkit)
 
 
 def circles(edges: dict[str, set[str]]) -> list[list[str]]:

@@ -87,6 +87,15 @@ def test_notebook_namespace_ignores_modules_and_ipython_names() -> None:
     assert validate(namespace) == defaults()
 
 
+def test_validate_takes_the_declared_parameters_it_is_given() -> None:
+    """No catalog lookup inside: a notebook the catalog does not know validates against what it is given."""
+    declared = (*catalog.COMMON, params.Param("work", int, 1, minimum=1, maximum=10, help="how much"))
+    values = params.validate(declared, {"work": 4}, notebook="98_scratch")
+    assert values == {"profile": "quick", "seed": 0, "device": "auto", "work": 4}, dict(values)
+    with pytest.raises(ValueError, match=r"'work' of 98_scratch got 11, out of range; allowed: an int in"):
+        params.validate(declared, {"work": 11}, notebook="98_scratch")
+
+
 def test_undeclared_notebook_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"notebook '77_nothing' is not declared in labkit.workbook.catalog"):
         catalog.params_of("77_nothing")

@@ -2,4 +2,4 @@
 
 from labkit._lazy import submodules
 
-__getattr__, __dir__ = submodules(__name__, ("keras_pruning", "litert", "sizes", "torch_compress"))
+__getattr__, __dir__ = submodules(__name__, __path__)

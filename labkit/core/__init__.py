@@ -2,4 +2,4 @@
 
 from labkit._lazy import submodules
 
-__getattr__, __dir__ = submodules(__name__, ("envinfo", "files", "paths", "seeding", "tf_env"))
+__getattr__, __dir__ = submodules(__name__, __path__)

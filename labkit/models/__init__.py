@@ -2,6 +2,4 @@
 
 from labkit._lazy import submodules
 
-__getattr__, __dir__ = submodules(
-    __name__, ("artifacts", "keras_models", "macs", "mobilenet", "torch_models")
-)
+__getattr__, __dir__ = submodules(__name__, __path__)

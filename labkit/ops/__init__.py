@@ -2,4 +2,4 @@
 
 from labkit._lazy import submodules
 
-__getattr__, __dir__ = submodules(__name__, ("canary", "drift", "monitor", "registry"))
+__getattr__, __dir__ = submodules(__name__, __path__)

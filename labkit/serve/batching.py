@@ -23,15 +23,21 @@ class Overloaded(Exception):
 
 
 def examples(x: Inputs) -> int:
-    """How many examples a request holds (the first dimension)."""
-    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+    """How many examples a request holds (the first dimension); ValueError when it has none to count."""
+    first = next(iter(x.values()), None) if isinstance(x, dict) else x
+    if first is None or np.ndim(first) == 0:
+        raise ValueError("a request needs at least one array with a first (example) dimension.")
+    return len(first)
 
 
 def _join(parts: list[Inputs]) -> Inputs:
     named = [part for part in parts if isinstance(part, dict)]
+    arrays = [part for part in parts if isinstance(part, np.ndarray)]
+    if named and arrays:
+        raise ValueError("a batch mixes named inputs (dicts) with plain arrays; submit one kind.")
     if named:
         return {name: np.concatenate([part[name] for part in named]) for name in named[0]}
-    return np.concatenate([part for part in parts if isinstance(part, np.ndarray)])
+    return np.concatenate(arrays)
 
 
 def _rows(y: Inputs, start: int, stop: int) -> Inputs:
@@ -41,6 +47,7 @@ def _rows(y: Inputs, start: int, stop: int) -> Inputs:
 @dataclass
 class _Waiting:
     x: Inputs
+    size: int
     answer: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -66,6 +73,7 @@ class MicroBatcher:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="model")
         self.calls = 0
         self.examples = 0
+        self.busy = False  # a batch is being joined, run or answered
 
     async def submit(self, x: Inputs) -> Any:
         """The model's answer for `x` (its rows of the batch's output); Overloaded when the queue is full."""
@@ -73,15 +81,15 @@ class MicroBatcher:
             raise Overloaded(
                 f"{self.queue.qsize()} requests are waiting (limit {self.queue_limit}); retry later."
             )
-        waiting = _Waiting(x)
+        waiting = _Waiting(x, examples(x))
         self.queue.put_nowait(waiting)
         return await waiting.answer
 
-    async def _gather(self) -> list[_Waiting]:
+    async def _gather(self, first: _Waiting) -> list[_Waiting]:
         """The first waiting request, then more until max_batch examples or max_wait_ms after the first."""
         loop = asyncio.get_running_loop()
-        batch = [await self.queue.get()]
-        size = examples(batch[0].x)
+        batch = [first]
+        size = first.size
         deadline = loop.time() + self.max_wait_s
         while size < self.max_batch:
             if self.queue.empty():
@@ -90,36 +98,50 @@ class MicroBatcher:
                     break
                 try:
                     batch.append(await asyncio.wait_for(self.queue.get(), left))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
             else:
                 batch.append(self.queue.get_nowait())
-            size += examples(batch[-1].x)
+            size += batch[-1].size
         return batch
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waits and no batch is in flight: the batcher can be retired without losing a request."""
+        return self.queue.empty() and not self.busy
 
     async def run(self) -> None:
         """Serve batches until cancelled; a request whose caller went away is skipped, not fatal."""
-        loop = asyncio.get_running_loop()
         while True:
-            batch = [w for w in await self._gather() if not w.answer.done()]
-            if not batch:
-                continue
-            joined = _join([w.x for w in batch])
+            first = await self.queue.get()
+            self.busy = True
             try:
-                out = await loop.run_in_executor(self.executor, self.predict, joined)
-            except Exception as error:  # the model failed: every request of this batch gets the error
-                for waiting in batch:
-                    if not waiting.answer.done():
-                        waiting.answer.set_exception(error)
-                continue
-            self.calls += 1
-            self.examples += examples(joined)
-            start = 0
+                batch = [w for w in await self._gather(first) if not w.answer.done()]
+                if batch:
+                    await self._serve(batch)
+            finally:
+                self.busy = False
+
+    async def _serve(self, batch: list[_Waiting]) -> None:
+        """One model call for the batch; any failure (joining, the model, splitting) fails only this batch."""
+        loop = asyncio.get_running_loop()
+        try:
+            joined = _join([w.x for w in batch])
+            out = await loop.run_in_executor(self.executor, self.predict, joined)
+            answers, start = [], 0
             for waiting in batch:
-                stop = start + examples(waiting.x)
+                answers.append(_rows(out, start, start + waiting.size))
+                start += waiting.size
+        except Exception as error:  # every request of this batch gets the error; the batcher goes on
+            for waiting in batch:
                 if not waiting.answer.done():
-                    waiting.answer.set_result(_rows(out, start, stop))
-                start = stop
+                    waiting.answer.set_exception(error)
+            return
+        self.calls += 1
+        self.examples += sum(w.size for w in batch)
+        for waiting, answer in zip(batch, answers, strict=True):
+            if not waiting.answer.done():
+                waiting.answer.set_result(answer)
 
     def close(self) -> None:
         """Stop the worker thread once the batches in flight are done."""

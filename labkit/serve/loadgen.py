@@ -97,7 +97,7 @@ async def _one(
             async with session.post(url, data=body, headers={"Content-Type": content_type}) as response:
                 answer: Any = await response.json(content_type=None)
                 status = response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as error:
             elapsed = (time.perf_counter() - start) * 1000
             return Reply(index, None, elapsed, start, error=f"{type(error).__name__}: {error}")
         elapsed = (time.perf_counter() - start) * 1000

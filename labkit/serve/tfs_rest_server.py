@@ -176,7 +176,14 @@ class ModelServer:
         return web.json_response(format_response(outputs, rows))
 
     def _batcher(self, version: Version, signature: str) -> MicroBatcher:
-        """One micro-batcher per version and signature, started on its first request."""
+        """One micro-batcher per version and signature, started on its first request.
+
+        Batchers of versions no longer served are retired here once idle, so an unloaded model is freed.
+        """
+        for old in [k for k, (b, _) in self.batchers.items() if k[0] not in self.versions and b.idle]:
+            batcher, task = self.batchers.pop(old)
+            task.cancel()
+            batcher.executor.shutdown(wait=False)
         key = (version.number, signature)
         if key not in self.batchers:
             assert self.batching is not None, "batchers exist only when batching is on"

@@ -2,6 +2,4 @@
 
 from labkit._lazy import submodules
 
-__getattr__, __dir__ = submodules(
-    __name__, ("catalog", "cli", "dashboard", "execute", "params", "report", "runner")
-)
+__getattr__, __dir__ = submodules(__name__, __path__)

@@ -106,9 +106,8 @@ def validate(
     `reject_unknown=False` skips the unknown-name check (a kernel that already ran later cells).
     """
     from labkit.core import envinfo
-    from labkit.workbook import catalog
 
-    declared = {p.name: p for p in catalog.params_of(notebook)}
+    declared = {p.name: p for p in declared_params}
     given = _candidate_names(namespace)
     unknown = sorted(set(given) - set(declared))
     if unknown and reject_unknown:

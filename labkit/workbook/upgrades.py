@@ -42,10 +42,14 @@ def installed_versions() -> dict[str, str]:
 
 def upgraded(locked: dict[str, str], installed: dict[str, str]) -> dict[str, tuple[str, str]]:
     """The distributions whose installed version differs from the lock: name -> (locked, installed)."""
+
+    def public(version: str) -> str:  # torch's "+cpu" build label is the same release
+        return version.split("+")[0]
+
     return {
         name: (locked[name], version)
         for name, version in sorted(installed.items())
-        if name in locked and locked[name] != version
+        if name in locked and public(locked[name]) != public(version)
     }
 
 
