@@ -57,6 +57,22 @@ def test_every_module_is_reachable_as_an_attribute_without_importing_it() -> Non
     assert {"check", "ledger", "data", "bench", "notebook", *LAYERS} <= set(dir(labkit)), dir(labkit)
 
 
+def test_lower_layers_do_not_import_the_harness_and_core_imports_no_layer() -> None:
+    edges = graph()
+    upward = {
+        module: sorted(t for t in targets if t.startswith("labkit.workbook"))
+        for module, targets in edges.items()
+        if module.split(".")[1:2] in (["core"], ["models"], ["compress"], ["serve"], ["ops"])
+    }
+    assert {m: t for m, t in upward.items() if t} == {}, "lower layers import labkit.workbook at import time"
+    core = {
+        m: sorted(t for t in ts if not t.startswith(("labkit.core", "labkit._lazy")))
+        for m, ts in edges.items()
+        if ".core" in m
+    }
+    assert {m: t for m, t in core.items() if t} == {}, f"labkit.core imports other layers: {core}"
+
+
 def circles(edges: dict[str, set[str]]) -> list[list[str]]:
     """Every import path that comes back to where it started (depth-first from each module)."""
     found: list[list[str]] = []

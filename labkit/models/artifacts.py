@@ -13,7 +13,6 @@ from typing import Any
 
 from labkit import data
 from labkit.core import files, paths
-from labkit.workbook import catalog
 
 FILES = {"keras": "{arch}.keras", "torch": "{arch}.pt"}
 
@@ -85,7 +84,12 @@ def save_torch(model: Any, arch: str, details: dict[str, Any]) -> Path:
 
 
 def _defaults() -> dict[str, Any]:
-    """01_baseline_models' quick defaults: a rebuilt artifact matches the notebook's."""
+    """01_baseline_models' quick defaults: a rebuilt artifact matches the notebook's.
+
+    Read from the harness's catalog when needed, so the models layer does not import the harness.
+    """
+    from labkit.workbook import catalog
+
     return catalog.defaults("01_baseline_models")
 
 

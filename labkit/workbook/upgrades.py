@@ -30,9 +30,9 @@ def _key(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def locked_versions(lock: Path) -> dict[str, str]:
-    """Distribution name (normalized) -> version pinned in a pip-compile lock file."""
-    return {_key(name): version for name, version in _PIN.findall(lock.read_text(encoding="utf-8"))}
+def locked_versions_from_text(text: str) -> dict[str, str]:
+    """Distribution name (normalized) -> version pinned, from a pip-compile lock file's text."""
+    return {_key(name): version for name, version in _PIN.findall(text)}
 
 
 def installed_versions() -> dict[str, str]:
@@ -78,7 +78,7 @@ def blame(text: str, changed: dict[str, tuple[str, str]], owners: Mapping[str, l
 
 def report(lock: Path, results: Path) -> tuple[str, int]:
     """The verdict text for the newest run under `results`, and how many notebooks broke."""
-    changed = upgraded(locked_versions(lock), installed_versions())
+    changed = upgraded(locked_versions_from_text(lock.read_text(encoding="utf-8")), installed_versions())
     runs = sorted((results / "runs").glob("*/summary.json"))
     if not runs:
         return f"no run under {results / 'runs'}: the series did not start.", 1
