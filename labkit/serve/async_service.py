@@ -82,7 +82,7 @@ def build_app(
     async def batching(app: web.Application):
         task = asyncio.create_task(batcher.run())
         yield
-        while not batcher.queue.empty():  # accepted before the stop: answer them all
+        while not batcher.idle:  # accepted before the stop, waiting or in a batch: answer them all
             await asyncio.sleep(0.01)
         task.cancel()
         batcher.close()

@@ -143,6 +143,6 @@ class MicroBatcher:
             if not waiting.answer.done():
                 waiting.answer.set_result(answer)
 
-    def close(self) -> None:
-        """Stop the worker thread once the batches in flight are done."""
-        self.executor.shutdown(wait=True)
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the worker thread; with `wait`, once the model call in flight (if any) is done."""
+        self.executor.shutdown(wait=wait)

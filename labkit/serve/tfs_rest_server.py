@@ -183,7 +183,7 @@ class ModelServer:
         for old in [k for k, (b, _) in self.batchers.items() if k[0] not in self.versions and b.idle]:
             batcher, task = self.batchers.pop(old)
             task.cancel()
-            batcher.executor.shutdown(wait=False)
+            batcher.close(wait=False)
         key = (version.number, signature)
         if key not in self.batchers:
             assert self.batching is not None, "batchers exist only when batching is on"

@@ -7,6 +7,7 @@ when a notebook's cell or the guide differs from what is generated here.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,24 +41,26 @@ def _parameters_cell_of(nb: nbformat.NotebookNode, path: Path) -> nbformat.Noteb
     return cells[0]
 
 
-def stale_cells(notebooks_dir: Path) -> list[str]:
-    """The notebooks whose parameters cell differs from the catalog's, by file stem."""
-    stale = []
+def _stale(notebooks_dir: Path) -> Iterator[tuple[str, Path, nbformat.NotebookNode, nbformat.NotebookNode]]:
+    """(name, path, notebook, its parameters cell) for each notebook whose cell differs from the catalog's."""
     for name in SERIES:
         path = notebooks_dir / f"{name}.ipynb"
-        cell = _parameters_cell_of(nbformat.read(path, as_version=4), path)
+        nb = nbformat.read(path, as_version=4)
+        cell = _parameters_cell_of(nb, path)
         if cell.source != parameters_cell(name):
-            stale.append(name)
-    return stale
+            yield name, path, nb, cell
+
+
+def stale_cells(notebooks_dir: Path) -> list[str]:
+    """The notebooks whose parameters cell differs from the catalog's, by file stem."""
+    return [name for name, *_ in _stale(notebooks_dir)]
 
 
 def write_cells(notebooks_dir: Path) -> list[Path]:
     """Rewrite every stale parameters cell from the catalog (atomically); return the files changed."""
     changed = []
-    for name in stale_cells(notebooks_dir):
-        path = notebooks_dir / f"{name}.ipynb"
-        nb = nbformat.read(path, as_version=4)
-        _parameters_cell_of(nb, path).source = parameters_cell(name)
+    for name, path, nb, cell in _stale(notebooks_dir):
+        cell.source = parameters_cell(name)
         files.write_atomic(path, nbformat.writes(nb) + "\n")
         changed.append(path)
     return changed
