@@ -7,6 +7,7 @@ import os
 import pytest
 
 os.environ["LABKIT_HEADLESS"] = "1"  # nbval's kernels inherit it: no live widgets, static plots
+os.environ["LABKIT_REVEAL_SOLUTIONS"] = "1"  # and prove each exercise's check with its reference solution
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

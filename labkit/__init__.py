@@ -1,6 +1,7 @@
 """labkit: the shared helpers of the AI-engineering workbook.
 
-The top level holds what a notebook cell types most (`check`, `ledger`, `data`, `bench`, `notebook`);
+The top level holds what a notebook cell types most (`check`, `exercise`, `verdict`, `ledger`, `data`,
+`bench`, `notebook`);
 the subpackages are the layers: `core` (paths, files, the machine, seeds, TensorFlow's environment),
 `workbook` (parameters, catalog, runner, CLI, report), `models`, `compress`, `serve` and `ops`.
 `import labkit` stays light (no TensorFlow, no torch): modules load on first attribute access, so

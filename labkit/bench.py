@@ -9,10 +9,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from labkit import verdict
+from labkit.verdict import Verdict
 
 Clock = Callable[[], int]
 
@@ -53,6 +56,15 @@ class Comparison:
     b: Timing
     speedup: float
     throughput_ratio: float
+    times_a_ms: tuple[float, ...] = field(default=(), repr=False)
+    times_b_ms: tuple[float, ...] = field(default=(), repr=False)
+
+    def verdict(self, *, a: str = "a", b: str = "b", statistic: float | str = 50) -> Verdict:
+        """b against a per call: "faster", "slower" or "no detectable difference", from a paired bootstrap
+        of the interleaved calls (a call of b is compared with the call of a made just before it)."""
+        return verdict.ratio(
+            self.times_a_ms, self.times_b_ms, labels=(a, b), statistic=statistic, paired=True
+        )
 
 
 def _hardware() -> str:
@@ -193,6 +205,8 @@ def compare(
         b=timing_b,
         speedup=timing_a.p50_ms / timing_b.p50_ms,
         throughput_ratio=timing_b.throughput_sps / timing_a.throughput_sps,
+        times_a_ms=tuple(t / 1e6 for t in times_a),
+        times_b_ms=tuple(t / 1e6 for t in times_b),
     )
 
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from labkit import ledger
+from labkit import exercise, ledger
 from labkit.core import envinfo, seeding
 from labkit.workbook import catalog, params
 
@@ -14,7 +14,10 @@ _started: set[str] = set()
 
 
 def start(notebook: str, namespace: Mapping[str, Any]) -> params.Params:
-    """Validate the parameters, fix seeds, set the ledger context and print the environment line.
+    """Validate the parameters, fix seeds, set the ledger context and print the run and environment line.
+
+    `reveal_solutions` is also switched on by LABKIT_REVEAL_SOLUTIONS=1, which nbval and `labkit refresh`
+    set, since they execute the notebooks as committed, without injected parameters.
 
     The first call in a kernel rejects unknown names (a mistyped papermill parameter); a re-run in the
     same kernel, whose namespace now holds the lesson's variables, checks the declared parameters only.
@@ -23,12 +26,13 @@ def start(notebook: str, namespace: Mapping[str, Any]) -> params.Params:
         catalog.params_of(notebook), namespace, notebook=notebook, reject_unknown=notebook not in _started
     )
     _started.add(notebook)
+    values["reveal_solutions"] = exercise.revealed(values.reveal_solutions)
     seeding.seed_everything(values.seed)
     ledger.set_context(notebook=notebook, profile=values.profile, device=values.device, params=dict(values))
     _plot_defaults()
     shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
     print(f"{notebook}: {shown}")
-    print(envinfo.short_line())
+    print(f"run {ledger.current_run_id()} | {envinfo.short_line()}")
     return values
 
 

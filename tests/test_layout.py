@@ -12,7 +12,7 @@ import labkit
 
 ROOT = Path(labkit.__file__).parent
 LAYERS = ("core", "workbook", "models", "compress", "serve", "ops")
-TOP_LEVEL = {"__init__", "_lazy", "bench", "check", "data", "ledger", "notebook"}
+TOP_LEVEL = {"__init__", "_lazy", "bench", "check", "data", "exercise", "ledger", "notebook", "verdict"}
 MAX_LINES = 400
 
 

@@ -91,7 +91,7 @@ def test_validate_takes_the_declared_parameters_it_is_given() -> None:
     """No catalog lookup inside: a notebook the catalog does not know validates against what it is given."""
     declared = (*catalog.COMMON, params.Param("work", int, 1, minimum=1, maximum=10, help="how much"))
     values = params.validate(declared, {"work": 4}, notebook="98_scratch")
-    assert values == {"profile": "quick", "seed": 0, "device": "auto", "work": 4}, dict(values)
+    assert values == {"profile": "quick", "seed": 0, "device": "auto", "reveal_solutions": False, "work": 4}, dict(values)
     with pytest.raises(ValueError, match=r"'work' of 98_scratch got 11, out of range; allowed: an int in"):
         params.validate(declared, {"work": 11}, notebook="98_scratch")
 
@@ -114,6 +114,7 @@ def test_rerunning_start_in_a_used_kernel_ignores_lesson_variables(monkeypatch: 
     from labkit import notebook
 
     monkeypatch.setattr(notebook, "_started", set())
+    monkeypatch.delenv("LABKIT_REVEAL_SOLUTIONS", raising=False)
     with pytest.raises(ValueError, match="unknown parameter 'epochs'"):
         notebook.start(NB, {**defaults(), "epochs": 5})
     notebook.start(NB, defaults())

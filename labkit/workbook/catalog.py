@@ -14,7 +14,7 @@ from labkit.workbook.params import DEVICES, PROFILES, Param
 
 FRAMEWORKS = ("both", "keras", "torch")
 
-# Every notebook declares these three first.
+# Every notebook declares these first.
 COMMON = (
     Param("profile", str, "quick", choices=PROFILES, help="workload size: quick (about a minute) or full"),
     Param(
@@ -31,6 +31,12 @@ COMMON = (
         "auto",
         choices=DEVICES,
         help="auto uses a GPU when one is visible; gpu (or cuda) requires one",
+    ),
+    Param(
+        "reveal_solutions",
+        bool,
+        False,
+        help="apply the reference solutions of the exercises (the runner, CI and refresh do)",
     ),
 )
 

@@ -75,9 +75,13 @@ def resolve(names: list[str], directory: Path | None = None) -> list[Path]:
 def injected_parameters(
     notebook: str, *, profile: str, device: str, overrides: dict[str, Any]
 ) -> dict[str, Any]:
-    """What papermill injects, validated now so a bad value fails before any kernel starts."""
+    """What papermill injects, validated now so a bad value fails before any kernel starts.
+
+    Headless runs apply the exercises' reference solutions (`reveal_solutions`), so every exercise's
+    check is proven to pass with its reference, unless the overrides say otherwise.
+    """
     declared = catalog.params_of(notebook)
-    injected = {"profile": profile, "device": device}
+    injected: dict[str, Any] = {"profile": profile, "device": device, "reveal_solutions": True}
     injected.update({k: v for k, v in overrides.items() if k in {p.name for p in declared}})
     params.validate(declared, {**catalog.defaults(notebook), **injected}, notebook=notebook)
     return injected
