@@ -70,7 +70,7 @@ notebooks: $(STAMP) java
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=600 notebooks
 
 refresh: $(STAMP) java
-	$(BIN)/labkit refresh $(NOTEBOOKS)
+	$(BIN)/labkit refresh
 
 report: $(STAMP)
 	$(BIN)/labkit report

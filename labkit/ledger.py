@@ -188,9 +188,9 @@ FRAMEWORK_PAIRS = (
     "pruning.{fw}.sparsity",
     "pruning.{fw}.accuracy_drop_pts",
     "pruning.{fw}.gzip_ratio",
-    "quantization.{fw}.int8.size_ratio",
-    "quantization.{fw}.int8.accuracy_drop_pts",
-    "quantization.{fw}.int8.speedup",
+    "quantization.{fw}.mlp.int8.size_ratio",
+    "quantization.{fw}.mlp.int8.accuracy_drop_pts",
+    "quantization.{fw}.cnn.int8.speedup",
     "distillation.{fw}.student_minus_scratch_pts",
 )
 

@@ -18,9 +18,9 @@ def _record(metric: str, value: float, run_id: str, framework: str = "keras") ->
 
 def test_trade_offs_group_a_technique_and_framework_by_metric_name() -> None:
     for metric, value in {
-        "quantization.keras.int8.accuracy_drop_pts": 0.5,
-        "quantization.keras.int8.size_ratio": 3.9,
-        "quantization.keras.int8.speedup": 0.4,
+        "quantization.keras.mlp.int8.accuracy_drop_pts": 0.5,
+        "quantization.keras.mlp.int8.size_ratio": 3.9,
+        "quantization.keras.cnn.int8.speedup": 0.4,
         "pruning.torch.accuracy_drop_pts": -1.0,
         "pruning.torch.gzip_ratio": 3.5,
         "gpu_config.keras.bf16_accuracy_drop_pts": 0.0,
@@ -32,15 +32,15 @@ def test_trade_offs_group_a_technique_and_framework_by_metric_name() -> None:
     assert sorted(rows) == [
         ("gpu_config.bf16", "keras"),
         ("pruning", "torch"),
-        ("quantization.int8", "keras"),
+        ("quantization.mlp.int8", "keras"),
     ], rows
-    int8 = rows[("quantization.int8", "keras")]
-    assert (int8["accuracy_drop_pts"], int8["size"], int8["size_kind"], int8["speedup"]) == (
+    int8 = rows[("quantization.mlp.int8", "keras")]
+    assert (int8["accuracy_drop_pts"], int8["size"], int8["size_kind"], int8.get("speedup")) == (
         0.5,
         3.9,
         "file",
-        0.4,
-    )
+        None,
+    ), "the CNN's speedup must not be drawn as the MLP's point"
     assert (rows[("pruning", "torch")]["size"], rows[("pruning", "torch")]["size_kind"]) == (3.5, "gzip")
     assert rows[("gpu_config.bf16", "keras")]["size"] is None, rows[("gpu_config.bf16", "keras")]
     only_torch = dashboard.trade_offs(ledger.read(), framework="torch")
@@ -56,24 +56,25 @@ def test_trade_offs_use_the_newest_record_and_one_run_when_asked() -> None:
     assert dashboard.run_ids(ledger.read()) == ["old", "new"]
 
 
-def test_changes_rank_the_biggest_move_between_the_last_two_runs_first() -> None:
-    for run_id, a, b, c in (("r1", 10.0, 1.0, 0.0), ("r2", 10.0, 1.0, 0.0), ("r3", 12.0, 0.5, 0.0)):
+def test_changes_flag_only_moves_beyond_the_noise_of_earlier_runs() -> None:
+    runs = (("r1", 10.0, 1.0, 0.0), ("r2", 14.0, 1.0, 0.0), ("r3", 9.0, 1.0, 0.0), ("r4", 12.0, 0.5, 0.0))
+    for run_id, a, b, c in runs:
         _record("serving.keras.p99_ms", a, run_id)
-        _record("quantization.keras.int8.speedup", b, run_id)
+        _record("quantization.keras.mlp.int8.size_ratio", b, run_id)
         _record("monitor.drift.false_alarm_clean", c, run_id)
-    _record("baseline.keras.mlp.accuracy", 0.9, "r3")
-    moved = dashboard.changes(ledger.read())
-    summary = [(m["metric"], m["runs"], m["previous"], m["latest"], round(m["change_pct"], 1)) for m in moved]
+    _record("baseline.keras.mlp.accuracy", 0.9, "r4")
+    moved = dashboard.changes(ledger.read(), "r4")
+    summary = [(m["metric"], m["runs"], m["previous"], m["latest"], m["beyond"]) for m in moved]
     assert summary == [
-        ("quantization.keras.int8.speedup", 3, 1.0, 0.5, -50.0),
-        ("serving.keras.p99_ms", 3, 10.0, 12.0, 20.0),
-        ("monitor.drift.false_alarm_clean", 3, 0.0, 0.0, 0.0),
+        ("quantization.keras.mlp.int8.size_ratio", 4, 1.0, 0.5, True),
+        ("serving.keras.p99_ms", 4, 9.0, 12.0, False),
+        ("monitor.drift.false_alarm_clean", 4, 0.0, 0.0, False),
     ], summary
-    assert [r["value"] for r in dashboard.history(ledger.read(), "serving.keras.p99_ms")] == [
-        10.0,
-        10.0,
-        12.0,
-    ]
+    p99 = next(m for m in moved if m["metric"] == "serving.keras.p99_ms")
+    assert dashboard.change_status(p99).startswith("within the noise of 3 earlier runs"), p99
+    assert dashboard.default_history_metric(ledger.read(), "r4") == "quantization.keras.mlp.int8.size_ratio"
+    history = [r["value"] for r in dashboard.history(ledger.read(), "serving.keras.p99_ms")]
+    assert history == [10.0, 14.0, 9.0, 12.0], history
 
 
 def _summary(run_id: str, rows: list[tuple[str, str, int]]) -> None:
@@ -86,14 +87,28 @@ def _summary(run_id: str, rows: list[tuple[str, str, int]]) -> None:
     (folder / "summary.json").write_text(json.dumps(content))
 
 
-def test_check_status_takes_each_notebooks_newest_run_and_marks_the_rest_not_run() -> None:
+def test_check_status_shows_one_run_only_and_marks_the_rest_not_run() -> None:
     _summary("run-a", [("01_baseline_models", "failed", 3), ("02_pruning", "ok", 22)])
     _summary("run-b", [("01_baseline_models", "ok", 13)])
-    status = {s["notebook"]: (s["status"], s["checks_passed"], s["run_id"]) for s in dashboard.check_status()}
-    assert status["01_baseline_models"] == ("ok", 13, "run-b"), status
-    assert status["02_pruning"] == ("ok", 22, "run-a"), status
-    assert status["03_quantization"] == ("not run", 0, ""), status
+    status = {s["notebook"]: (s["status"], s["checks_passed"]) for s in dashboard.check_status("run-b")}
+    assert status["01_baseline_models"] == ("ok", 13), status
+    assert status["02_pruning"] == ("not run", 0), "a notebook of another run must not be mixed in"
     assert list(status) == list(catalog.SERIES), list(status)
+
+
+def test_choose_run_prefers_the_current_then_the_newest_complete_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LABKIT_RUN_ID", raising=False)
+    for name in dashboard.SERIES_MEASURED:
+        ledger.record("x.none.value", 1.0, "count", run_id="complete", notebook=name)
+    ledger.record("x.none.value", 2.0, "count", run_id="partial", notebook="02_pruning")
+    records = ledger.read()
+    run_id, why = dashboard.choose_run(records)
+    assert run_id == "complete" and "newest run in which all" in why, why
+    monkeypatch.setenv("LABKIT_RUN_ID", "partial")
+    assert dashboard.choose_run(records)[0] == "partial"
+    assert dashboard.choose_run(records, "complete")[1].startswith("run complete (chosen by parameter")
+    with pytest.raises(ValueError, match="run 'nope' has no records .* pick one of complete, partial"):
+        dashboard.choose_run(records, "nope")
 
 
 def test_report_has_the_dashboard_sections_and_figures() -> None:
@@ -103,8 +118,9 @@ def test_report_has_the_dashboard_sections_and_figures() -> None:
         _record("case_study.keras.int8.size_ratio", 3.8, run_id)
         _record("case_study.keras.accuracy", 0.95, run_id)
     text = report.build().read_text()
+    assert "Showing run run-b, the newest run; incomplete" in text, text
     for heading in (
-        "## Self-check status",
+        "## Self-check status of this run",
         "## Trade-offs",
         "## Keras vs PyTorch",
         "## History",
@@ -112,7 +128,7 @@ def test_report_has_the_dashboard_sections_and_figures() -> None:
     ):
         assert heading in text, f"{heading!r} missing from the report:\n{text}"
     assert "| case_study.int8 | keras | 0.6 | 3.8 | file |  |" in text, text
-    assert "| 02_pruning | ok | 9 | run-b |" in text, text
+    assert "| 02_pruning | ok | 1.0 | 1 | 9 |" in text, text
     figures = paths.results_dir() / "report_files"
     for name in ("trade_offs.png", "accuracy.png", "history_case_study_keras_int8_accuracy_drop_pts.png"):
         assert (figures / name).stat().st_size > 1000, name
@@ -128,4 +144,4 @@ def test_report_for_an_unknown_run_names_the_runs_it_has(capsys: pytest.CaptureF
 
 def test_report_of_an_empty_ledger_still_writes(isolated_results: Path) -> None:
     text = Path(report.build()).read_text()
-    assert "## Metrics (0, from ledger.jsonl)" in text and "history needs two" in text, text
+    assert "## Metrics of this run (0, from ledger.jsonl)" in text and "history needs two" in text, text

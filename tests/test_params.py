@@ -91,7 +91,8 @@ def test_validate_takes_the_declared_parameters_it_is_given() -> None:
     """No catalog lookup inside: a notebook the catalog does not know validates against what it is given."""
     declared = (*catalog.COMMON, params.Param("work", int, 1, minimum=1, maximum=10, help="how much"))
     values = params.validate(declared, {"work": 4}, notebook="98_scratch")
-    assert values == {"profile": "quick", "seed": 0, "device": "auto", "reveal_solutions": False, "work": 4}, dict(values)
+    expected = {"profile": "quick", "seed": 0, "device": "auto", "reveal_solutions": False, "work": 4}
+    assert values == expected, dict(values)
     with pytest.raises(ValueError, match=r"'work' of 98_scratch got 11, out of range; allowed: an int in"):
         params.validate(declared, {"work": 11}, notebook="98_scratch")
 

@@ -126,6 +126,6 @@ def test_report_lists_metrics_and_run(series: Path) -> None:
     run_dir, _ = runner.run(["90"], timeout_s=120, progress=False)
     ledger.record("baseline.keras.mlp.accuracy", 0.97, "fraction", framework="keras", run_id=run_dir.name)
     text = report.build().read_text()
-    assert f"Run `{run_dir.name}`" in text and "| 90_ok | ok |" in text, text
+    assert f"Showing run {run_dir.name}," in text and "| 90_ok | ok |" in text, text
     assert "| baseline.keras.mlp.accuracy | 0.97 | fraction | keras |" in text, text
     assert (paths.results_dir() / "report_files" / "accuracy.png").stat().st_size > 1000

@@ -1,4 +1,4 @@
-"""Verdicts follow from the confidence interval: a real difference is found, equal samples are not told apart."""
+"""Verdicts follow from the interval: a real difference is found, equal samples are not told apart."""
 
 from __future__ import annotations
 

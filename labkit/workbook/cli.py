@@ -102,25 +102,18 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def _cmd_refresh(args: argparse.Namespace) -> int:
-    import os
+    from labkit.workbook import refresh, runner
 
-    import nbformat
-    from nbclient import NotebookClient
-
-    from labkit.workbook import runner
-
-    os.environ.setdefault("LABKIT_RUN_ID", f"refresh-{runner.new_run_id()}")
-    os.environ["LABKIT_HEADLESS"] = "1"  # committed outputs hold static plots, not widget views
-    for notebook in runner.resolve(args.notebooks):
-        nb = nbformat.read(notebook, as_version=4)
-        NotebookClient(
-            nb,
-            timeout=args.timeout,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(notebook.parent)}},
-        ).execute()
-        nbformat.write(nb, notebook)
-        print(f"refreshed outputs of {notebook.name}")
+    if args.notebooks:
+        print(refresh.SERIES_ONLY, file=sys.stderr)
+        return 2
+    try:
+        run_dir, outcomes = refresh.refresh(timeout_s=args.timeout, progress=not args.no_progress)
+    except RuntimeError as error:
+        print(f"labkit refresh: {error}", file=sys.stderr)
+        return 1
+    print(runner.format_table(outcomes))
+    print(f"Outputs of {len(outcomes)} notebooks copied from run {run_dir.name} ({run_dir}).")
     return 0
 
 
@@ -168,11 +161,12 @@ def parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=_cmd_report)
     refresh = sub.add_parser(
         "refresh",
-        help="re-execute notebooks in place with default parameters "
-        "(maintainers: the committed outputs nbval compares)",
+        help="execute the whole series as one run in a clean results folder and copy its outputs into "
+        "the notebooks (maintainers: the committed outputs nbval compares)",
     )
-    refresh.add_argument("notebooks", nargs="*")
-    refresh.add_argument("--timeout", type=float, default=600, help="seconds per cell")
+    refresh.add_argument("notebooks", nargs="*", help=argparse.SUPPRESS)
+    refresh.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per notebook")
+    refresh.add_argument("--no-progress", action="store_true")
     refresh.set_defaults(func=_cmd_refresh)
     sub.add_parser("env", help="print the environment report").set_defaults(func=_cmd_env)
     sub.add_parser("datasets", help="verify dataset checksums").set_defaults(func=_cmd_datasets)

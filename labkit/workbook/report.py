@@ -5,7 +5,6 @@ The figures are notebook 99's, drawn by `labkit.workbook.dashboard`, so the repo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,8 @@ from labkit.workbook import dashboard
 HISTORY_PLOTS = 4  # the metrics that moved most between runs get a history figure each
 
 
-def latest_run_dir() -> Path | None:
-    """The most recent run directory that has a summary.json."""
-    runs = sorted(paths.runs_dir().glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
-    return runs[-1].parent if runs else None
-
-
-def latest_metrics(records: list[dict[str, Any]], run_id: str | None = None) -> list[dict[str, Any]]:
-    """The newest record of each metric (of one run when run_id is given), sorted by name."""
+def run_metrics(records: list[dict[str, Any]], run_id: str) -> list[dict[str, Any]]:
+    """The newest record of each metric of one run, sorted by name."""
     found = dashboard.newest(dashboard.select(records, run_id))
     return [found[name] for name in sorted(found)]
 
@@ -57,31 +50,20 @@ def _cell(value: float | None) -> str:
     return "" if value is None else ledger.format_value(value)
 
 
-def _summary_section(run_dir: Path | None) -> list[str]:
-    if run_dir is None or not (run_dir / "summary.json").exists():
-        return []
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+def _status_section(run_id: str) -> list[str]:
+    """The run's notebooks: status, time, peak memory and checks passed, from the runner's summary."""
     rows = [
         [
             s["notebook"],
             s["status"],
-            f"{s['seconds']:.1f}",
-            f"{s.get('peak_memory_mb', s.get('peak_rss_mb', 0.0)):.0f}",
+            f"{s.get('seconds', 0.0):.1f}",
+            f"{s.get('peak_memory_mb', 0.0):.0f}",
             str(s["checks_passed"]),
         ]
-        for s in summary
+        for s in dashboard.check_status(run_id)
     ]
-    return [f"Run `{run_dir.name}`.", ""] + _table(
+    return ["## Self-check status of this run", ""] + _table(
         ["notebook", "status", "seconds", "peak memory (MB)", "checks passed"], rows
-    )
-
-
-def _status_section() -> list[str]:
-    rows = [
-        [s["notebook"], s["status"], str(s["checks_passed"]), s["run_id"]] for s in dashboard.check_status()
-    ]
-    return ["## Self-check status (newest `labkit run` of each notebook)", ""] + _table(
-        ["notebook", "status", "checks passed", "run"], rows
     )
 
 
@@ -124,47 +106,59 @@ def _frameworks_section(records: list[dict[str, Any]]) -> list[str]:
     return ["## Keras vs PyTorch", ""] + _table(["metric", "keras", "torch", "unit"], rows)
 
 
-def _history_section(records: list[dict[str, Any]], figures: Path, out: Path) -> list[str]:
-    moved = dashboard.changes(records)
+def _history_section(records: list[dict[str, Any]], run_id: str, *, figures: Path, out: Path) -> list[str]:
+    moved = dashboard.changes(records, run_id)
     if not moved:
-        return ["## History", "", "Each metric has one run so far; history needs two."]
-    lines = ["## History: biggest changes between the last two runs of each metric", ""] + _table(
-        ["metric", "runs", "previous", "latest", "change (%)"],
+        return [
+            "## History",
+            "",
+            "No earlier run with the same parameters recorded these metrics; history needs two.",
+        ]
+    lines = [
+        "## History: this run against earlier runs with the same parameters",
+        "",
+        "A change counts only beyond the noise floor: the 95% prediction interval of the earlier runs.",
+        "",
+    ] + _table(
+        ["metric", "runs", "previous", "this run", "change (%)", "noise"],
         [
-            [m["metric"], str(m["runs"]), _cell(m["previous"]), _cell(m["latest"]), f"{m['change_pct']:+.1f}"]
+            [
+                m["metric"],
+                str(m["runs"]),
+                _cell(m["previous"]),
+                _cell(m["latest"]),
+                f"{m['change_pct']:+.1f}",
+                dashboard.change_status(m),
+            ]
             for m in moved[:15]
         ],
     )
     for m in moved[:HISTORY_PLOTS]:
-        fig = dashboard.history_figure(dashboard.history(records, m["metric"]), m["metric"])
+        fig = dashboard.history_figure(dashboard.history(records, m["metric"]), m["metric"], chosen=run_id)
         plot = _save(fig, figures / f"history_{m['metric'].replace('.', '_')}.png")
         lines += ["", f"![{m['metric']}]({plot.relative_to(out.parent)})"]
     return lines
 
 
 def build(run_id: str | None = None) -> Path:
-    """Write results/report.md for a run (default: the latest, with the whole ledger) and return its path.
+    """Write results/report.md for one run and return its path: the requested run, else the one
+    `dashboard.choose_run` picks (never a mix of runs); the history compares it with earlier runs.
 
     Figures are saved without being shown, under whatever backend is active: a notebook calling this keeps
     its inline plots (the command line chooses Agg itself).
     """
-    run_dir = paths.runs_dir() / run_id if run_id else latest_run_dir()
     records = ledger.read()
-    chosen = dashboard.select(records, run_id)
-    if run_id and not chosen:
-        raise ValueError(
-            f"run {run_id!r} has no records in {paths.ledger_path()}; pick one of "
-            f"{', '.join(dashboard.run_ids(records)[-5:]) or 'none (run the series first)'}."
-        )
-    rows = latest_metrics(chosen)
+    run_id, why = dashboard.choose_run(records, run_id or "")
+    chosen = dashboard.select(records, run_id) if run_id else []
+    rows = run_metrics(records, run_id) if run_id else []
     out = paths.results_dir() / "report.md"
     figures = paths.results_dir() / "report_files"
     for stale in figures.glob("*.png"):  # a figure the new report does not draw must not linger
         stale.unlink()
-    lines = ["# Workbook results", ""] + _summary_section(run_dir) + [""] + _status_section()
+    lines = ["# Workbook results", "", f"Showing {why}.", "", *_status_section(run_id)]
     lines += ["", *_trade_off_section(chosen, figures, out), "", *_frameworks_section(chosen)]
-    lines += ["", *_history_section(records, figures, out), ""]
-    lines += [f"## Metrics ({len(rows)}, from {paths.ledger_path().name})", ""] + _table(
+    lines += ["", *_history_section(records, run_id, figures=figures, out=out), ""]
+    lines += [f"## Metrics of this run ({len(rows)}, from {paths.ledger_path().name})", ""] + _table(
         ["metric", "value", "unit", "framework", "notebook", "profile", "run"],
         [
             [

@@ -232,12 +232,19 @@ def run(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     run_id: str | None = None,
     progress: bool = True,
+    inject: bool = True,
 ) -> tuple[Path, list[NotebookResult]]:
-    """Run notebooks in numeric order; return the run directory and one NotebookResult per notebook."""
+    """Run notebooks in numeric order; return the run directory and one NotebookResult per notebook.
+
+    `inject=False` runs each notebook with its parameters cell as committed (papermill adds no cell), as
+    `labkit refresh` needs; the defaults are still validated first.
+    """
     notebooks = resolve(list(names or []))
     if not notebooks:
         raise ValueError(f"no notebooks found in {paths.notebooks_dir()}.")
     planned = plan(notebooks, profile, device, overrides=dict(overrides or {}))
+    if not inject:
+        planned = {nb: {} for nb in planned}
     run_id = run_id or new_run_id()
     run_dir = paths.runs_dir() / run_id
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,66 @@
+"""`labkit refresh`: the committed outputs come from one run of the whole series, in a clean results folder.
+
+The series runs through the runner (one run id, 99 last, reference solutions applied, each notebook with
+the parameters cell as committed) with `results/refresh/<run-id>/` as its results folder, so no earlier
+record or artifact can leak into it. Only when every notebook succeeded are the outputs copied into the
+notebooks, cell by cell; a failed run changes no notebook.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import nbformat
+
+from labkit.core import files, paths
+from labkit.exercise import REVEAL_ENV
+from labkit.workbook import runner
+
+SERIES_ONLY = "refresh executes the whole series as one run; it takes no notebook names."
+
+
+def copy_outputs(executed: Path, target: Path) -> None:
+    """Copy each executed cell's outputs and execution count into the committed notebook (same cells)."""
+    ran = nbformat.read(executed, as_version=4)
+    committed = nbformat.read(target, as_version=4)
+    if [c.get("id") for c in ran.cells] != [c.get("id") for c in committed.cells]:
+        raise ValueError(f"{target.name} changed while it ran (its cells differ); refresh again.")
+    for source, cell in zip(ran.cells, committed.cells, strict=True):
+        cell.metadata.pop("execution", None)  # timestamps of an old execution, not of this run
+        if cell.cell_type == "code":
+            cell.outputs = source.outputs
+            cell.execution_count = source.execution_count
+    files.write_atomic(target, nbformat.writes(committed) + "\n")
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the run and put the old ones back after it."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def refresh(*, timeout_s: float, progress: bool = True) -> tuple[Path, list[runner.NotebookResult]]:
+    """Run the series once in a clean results folder; copy the outputs back only if all succeeded."""
+    run_id = f"refresh-{runner.new_run_id()}"
+    results = paths.results_dir() / "refresh" / run_id
+    results.mkdir(parents=True)
+    with _environment(LABKIT_RESULTS_DIR=str(results), LABKIT_RUN_ID=run_id, **{REVEAL_ENV: "1"}):
+        run_dir, outcomes = runner.run(run_id=run_id, timeout_s=timeout_s, progress=progress, inject=False)
+    failed = [f"{o.notebook} ({o.status}: {o.error})" for o in outcomes if o.status != "ok"]
+    if failed:
+        raise RuntimeError(f"refresh run {run_id} failed in {'; '.join(failed)}; no notebook was changed.")
+    for notebook in runner.resolve([]):
+        copy_outputs(run_dir / notebook.name, notebook)
+    return run_dir, outcomes

@@ -1,0 +1,70 @@
+"""labkit refresh: one run of the whole series in a clean results folder, outputs copied only on success."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from labkit.core import paths
+from labkit.workbook import catalog, cli, refresh
+
+pytestmark = pytest.mark.slow
+
+PARAMETERS = 'profile = "quick"\nseed = 0\ndevice = "auto"\nreveal_solutions = False'
+
+
+def _notebook(folder: Path, name: str, source: str) -> Path:
+    cell = new_code_cell(PARAMETERS)
+    cell.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[cell, new_code_cell(source)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    monkeypatch.setattr(paths, "notebooks_dir", lambda: notebooks)
+    monkeypatch.setenv("LABKIT_RESULTS_DIR", str(tmp_path / "results"))
+    for name in ("90_first", "91_second", "92_broken"):
+        monkeypatch.setitem(catalog.SERIES, name, catalog.NotebookEntry(name, name, catalog.COMMON))
+    for key in ("LABKIT_RUN_ID", "LABKIT_REVEAL_SOLUTIONS"):
+        monkeypatch.delenv(key, raising=False)
+    return notebooks
+
+
+SHOW = "import os\nprint('PASS: ran', os.environ['LABKIT_RUN_ID'], os.environ['LABKIT_REVEAL_SOLUTIONS'])"
+
+
+def test_refresh_copies_one_runs_outputs_into_every_notebook(folder: Path, tmp_path: Path) -> None:
+    first, second = _notebook(folder, "90_first", SHOW), _notebook(folder, "91_second", SHOW)
+    run_dir, outcomes = refresh.refresh(timeout_s=120, progress=False)
+    assert [(o.notebook, o.status, o.checks_passed) for o in outcomes] == [
+        ("90_first", "ok", 1),
+        ("91_second", "ok", 1),
+    ], outcomes
+    printed = [nbformat.read(p, as_version=4).cells[1].outputs[0]["text"] for p in (first, second)]
+    assert printed == [f"PASS: ran {run_dir.name} 1\n"] * 2, printed
+    assert run_dir.parent.parent == tmp_path / "results" / "refresh" / run_dir.name, run_dir
+    assert "injected-parameters" not in first.read_text(), (
+        "papermill must not add a cell to a committed notebook"
+    )
+
+
+def test_a_failed_refresh_changes_no_notebook(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = _notebook(folder, "90_first", SHOW)
+    _notebook(folder, "92_broken", "raise ValueError('lesson broke')")
+    before = first.read_text()
+    assert cli.main(["refresh", "--no-progress"]) == 1
+    assert "failed in 92_broken (failed: cell" in capsys.readouterr().err
+    assert first.read_text() == before
+
+
+def test_refresh_refuses_a_subset() -> None:
+    assert cli.main(["refresh", "02"]) == 2
