@@ -90,8 +90,9 @@ def grade(
     kind: Kind | None = None,
     hint: str = "",
     reveal: bool = False,
-) -> bool | None:
-    """Grade one answer: print a prompt (None), "Not yet: ..." (False) or "PASS: claim" (True).
+) -> None:
+    """Grade one answer: print a prompt, "Not yet: ..." or "PASS: claim"; it returns nothing, so a cell
+    ending in it shows only what it printed.
 
     `accept(answer)` says whether the answer is right, optionally with figures to show; it may run the
     learner's code, and whatever it raises is reported as "Not yet". Under `reveal` (reference solutions
@@ -103,38 +104,39 @@ def grade(
         if reveal:
             raise AssertionError(f"FAIL: {claim}: the reference solution left the answer as None")
         print(f"{label} is not answered yet: fill in the cell above and run it, then this one.")
-        return None
+        return
     if kind is not None and not kind(answer):
-        return _not_yet(
+        _not_yet(
             claim,
             f"expected {kind.name}, got {type(answer).__name__} {_fmt(answer)}",
             hint=hint,
             reveal=reveal,
         )
+        return
     try:
         outcome = accept(answer)
     except Exception as error:  # the learner's code or answer broke the check: say so, keep going
-        return _not_yet(
-            claim, f"checking your answer raised {_learner_error(error)}", hint=hint, reveal=reveal
-        )
+        _not_yet(claim, f"checking your answer raised {_learner_error(error)}", hint=hint, reveal=reveal)
+        return
     ok, figures = outcome if isinstance(outcome, tuple) else (outcome, {})
     if not ok:
-        detail = f"your answer {_fmt(answer)}" + (f"; {_figures(figures)}" if figures else "")
-        return _not_yet(claim, detail, hint=hint, reveal=reveal)
+        parts = ([] if callable(answer) else [f"your answer {_fmt(answer)}"]) + (
+            [_figures(figures)] if figures else []
+        )
+        _not_yet(claim, "; ".join(parts) or "your code ran but gave a wrong result", hint=hint, reveal=reveal)
+        return
     if reveal:
         print(f"PASS: {claim} (checked with the reference solution)")
     else:
-        shown = {"answer": answer, **figures} if not callable(answer) else figures
-        print(f"PASS: {claim} ({_figures(shown)})")
-    return True
+        shown = figures if callable(answer) else {"answer": answer, **figures}
+        print(f"PASS: {claim}" + (f" ({_figures(shown)})" if shown else ""))
 
 
-def _not_yet(claim: str, detail: str, *, hint: str, reveal: bool) -> bool:
+def _not_yet(claim: str, detail: str, *, hint: str, reveal: bool) -> None:
     message = f"Not yet: {claim}: {detail}." + (f" Hint: {hint}" if hint else "")
     if reveal:
         raise AssertionError(f"FAIL (reference solution): {message}")
     print(message)
-    return False
 
 
 def equal(expected: Any) -> Callable[[Any], bool | tuple[bool, dict[str, Any]]]:

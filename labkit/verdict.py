@@ -39,12 +39,25 @@ class Verdict:
         """True when the interval excludes "no change"."""
         return self.word != SAME
 
+    def _digits(self) -> int:
+        """Decimals enough that a decided interval does not print as touching "no change" (1.00x, +0.00)."""
+        neutral = 1.0 if self.kind == "ratio" else 0.0
+        for digits in (2, 3, 4):
+            ends = {round(v, digits) for v in (self.low, self.high)}
+            if not self.decided or round(neutral, digits) not in ends:
+                return digits
+        return 5
+
     def sentence(self) -> str:
         """One printed sentence with the word, the estimate and its interval."""
+        digits = self._digits()
         if self.kind == "ratio":
-            figure = f"{self.estimate:.2f}x (95% CI {self.low:.2f}-{self.high:.2f}x"
+            figure = f"{self.estimate:.{digits}f}x (95% CI {self.low:.{digits}f}-{self.high:.{digits}f}x"
         else:
-            figure = f"{self.estimate:+.2f} {self.unit} (95% CI {self.low:+.2f} to {self.high:+.2f}"
+            figure = (
+                f"{self.estimate:+.{digits}f} {self.unit} "
+                f"(95% CI {self.low:+.{digits}f} to {self.high:+.{digits}f}"
+            )
         figure = figure.replace("95%", f"{100 * self.confidence:.0f}%") + f", n={self.n})"
         if self.word == SAME:
             return f"{self.b} vs {self.a}: {SAME}, {figure}."

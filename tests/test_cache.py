@@ -79,3 +79,20 @@ def test_threads_share_one_cache_without_losing_counts() -> None:
     assert not wrong, f"wrong answers for inputs {sorted(set(wrong))}"
     assert stats.hits + stats.misses == 8 * 500, stats
     assert stats.entries == 20 and stats.misses >= 20, stats
+
+
+def test_another_key_function_can_be_plugged_in() -> None:
+    def printout_key(x: np.ndarray) -> str:  # the source article's mistake: a printout is not the content
+        return str(x)
+
+    a = np.zeros((2, 784), dtype=np.float32)
+    b = a.copy()
+    b[1, 400] = 1.0
+    wrong = cache.PredictionCache(lambda x: x.sum(axis=1), max_bytes=1000, key=printout_key)
+    right = cache.PredictionCache(lambda x: x.sum(axis=1), max_bytes=1000)
+    assert wrong(a)[1] == 0.0 and wrong(b)[1] == 0.0, "b got a's answer through the printout key"
+    assert right(a)[1] == 0.0 and right(b)[1] == 1.0
+    assert (wrong.stats().hits, right.stats().hits) == (1, 0)
+    unhashable = cache.PredictionCache(lambda x: x, max_bytes=1000, key=lambda x: [x.size])
+    with pytest.raises(TypeError, match="unhashable"):
+        unhashable(a)

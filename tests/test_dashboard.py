@@ -23,14 +23,14 @@ def test_trade_offs_group_a_technique_and_framework_by_metric_name() -> None:
         "quantization.keras.cnn.int8.speedup": 0.4,
         "pruning.torch.accuracy_drop_pts": -1.0,
         "pruning.torch.gzip_ratio": 3.5,
-        "gpu_config.keras.bf16_accuracy_drop_pts": 0.0,
-        "gpu_config.keras.bf16_speedup": 0.7,
+        "gpu_config.keras.mlp.bf16_accuracy_drop_pts": 0.0,
+        "gpu_config.keras.mlp.bf16_speedup": 0.7,
         "inference.keras.batch_vs_single_calls_speedup": 20.0,
     }.items():
         _record(metric, value, "r1", metric.split(".")[1])
     rows = {(r["technique"], r["framework"]): r for r in dashboard.trade_offs(ledger.read())}
     assert sorted(rows) == [
-        ("gpu_config.bf16", "keras"),
+        ("gpu_config.mlp.bf16", "keras"),
         ("pruning", "torch"),
         ("quantization.mlp.int8", "keras"),
     ], rows
@@ -42,7 +42,7 @@ def test_trade_offs_group_a_technique_and_framework_by_metric_name() -> None:
         None,
     ), "the CNN's speedup must not be drawn as the MLP's point"
     assert (rows[("pruning", "torch")]["size"], rows[("pruning", "torch")]["size_kind"]) == (3.5, "gzip")
-    assert rows[("gpu_config.bf16", "keras")]["size"] is None, rows[("gpu_config.bf16", "keras")]
+    assert rows[("gpu_config.mlp.bf16", "keras")]["size"] is None, rows[("gpu_config.mlp.bf16", "keras")]
     only_torch = dashboard.trade_offs(ledger.read(), framework="torch")
     assert [r["technique"] for r in only_torch] == ["pruning"], only_torch
 

@@ -45,3 +45,25 @@ def test_int8_model_runs_with_float_inputs() -> None:
     assert got.shape == (5, 3) and np.abs(got - x[:5, :3]).max() < 0.02, np.abs(got - x[:5, :3]).max()
     with pytest.raises(ValueError, match="expected type UINT8"):
         runner.invoke_raw(x[:1])
+
+
+def test_uint8_io_by_hand_equals_litert_float_io() -> None:
+    """quantize, the uint8 model, dequantize: exactly what LiteRT computes with float input and output."""
+    pytest.importorskip("ai_edge_litert")
+    from labkit.core.tf_env import import_tensorflow
+
+    tf = import_tensorflow()
+    rng = np.random.default_rng(1)
+    x = rng.random((64, 8), dtype=np.float32)
+    model = tf.keras.Sequential([tf.keras.Input((8,)), tf.keras.layers.Dense(4, activation="softmax")])
+    representative = lambda: ([x[i : i + 1]] for i in range(64))  # noqa: E731
+    uint8_io = litert.convert(model, "int8", representative)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    float_io = litert.LiteRTModel(converter.convert())
+    assert float_io.input_dtype == np.float32, float_io.input_dtype
+    probe = x.copy()
+    probe[:, 0], probe[:, 1] = 1.7, -0.4  # outside the calibrated range: quantize must clip
+    assert np.array_equal(litert.LiteRTModel(uint8_io).predict(probe), float_io.predict(probe))

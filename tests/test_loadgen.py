@@ -7,6 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 
 import numpy as np
+import pytest
 from aiohttp import web
 
 from labkit.serve import loadgen
@@ -83,3 +84,32 @@ def test_raw_float32_bodies_arrive_as_sent() -> None:
         )
     )
     assert replies[0].ok and replies[0].answer["predictions"] == [[0.0, 1.0, 2.0, 3.0]], replies[0]
+
+
+def _run(latencies_ms: np.ndarray, seconds: float, examples_per_request: int = 1) -> loadgen.LoadResult:
+    return loadgen.LoadResult(np.asarray(latencies_ms, float), seconds, [], examples_per_request)
+
+
+def test_the_batching_claim_needs_both_the_throughput_and_a_p99_that_is_not_worse() -> None:
+    rng = np.random.default_rng(0)
+    baseline = _run(rng.uniform(5, 10, 400), 4.0)
+    # 32 examples per request, 6x the examples/s, but each request takes much longer: p99 part fails
+    slow_big = loadgen.batching_claim(
+        baseline, _run(rng.uniform(40, 60, 50), 50 / 400 * 4.0 * 32 / 6, 32), labels=("single", "batched")
+    )
+    assert slow_big.throughput_ratio == pytest.approx(6.0)
+    assert slow_big.throughput_met and slow_big.p99.word == "slower"
+    assert not slow_big.p99_met and not slow_big.met
+    assert "not met in this run" in slow_big.report() and "p99 part not met" in slow_big.report()
+    # the same latencies, 4x the throughput: no detectable p99 difference counts as "the same"
+    same = loadgen.batching_claim(baseline, _run(rng.uniform(5, 10, 400), 1.0), labels=("single", "batched"))
+    assert same.p99.word == "no detectable difference" and same.met
+    assert "met in this run (throughput part met, p99 part met)" in same.report()
+    # a lower p99 but only 2x the throughput: the throughput part fails
+    low = loadgen.batching_claim(baseline, _run(rng.uniform(1, 2, 400), 2.0), labels=("single", "batched"))
+    assert low.p99.word == "faster" and not low.throughput_met and not low.met
+
+
+def test_the_batching_claim_refuses_a_run_without_answers() -> None:
+    with pytest.raises(ValueError, match="answered requests"):
+        loadgen.batching_claim(_run([], 1.0), _run([1.0, 2.0], 1.0), labels=("a", "b"))

@@ -92,3 +92,18 @@ def test_drift_alerts_on_noisy_and_rotated_digits_and_not_on_clean_ones(seed: in
 def test_a_tiny_reference_is_refused() -> None:
     with pytest.raises(ValueError, match="the reference needs at least 100 examples for 10 bins; got 20"):
         drift.DriftDetector(np.zeros((20, 784)))
+
+
+def test_the_detector_scores_a_window_as_psi_and_the_ks_test_do_feature_by_feature() -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(400, 20)).astype(np.float32)
+    live = rng.normal(0.3, 1.2, size=(150, 20)).astype(np.float32)
+    detector = drift.DriftDetector(reference, components=3)
+    report = detector.check(live)
+    ref, now = detector.reference, detector.features(live)
+    expected_psi = [drift.psi(ref[:, j], now[:, j]) for j in range(ref.shape[1])]
+    expected_p = [stats.ks_2samp(ref[:, j], now[:, j]).pvalue for j in range(ref.shape[1])]
+    np.testing.assert_allclose(report.psi, expected_psi, rtol=1e-12)
+    np.testing.assert_allclose(report.ks_pvalue, expected_p, rtol=1e-12)

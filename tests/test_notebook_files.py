@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
 
 import nbformat
@@ -78,6 +79,41 @@ def test_course_layer(path) -> None:
     assert len(solutions) >= 2 and all(hidden), f"{path.stem}: {len(solutions)} solutions, hidden {hidden}"
     for number in (1, 2):
         assert f"**E{number}.**" in markdown, f"{path.stem}: exercise E{number} missing"
+    previous = intro.split("**Previous:**")[-1].split("\n\n")[0] if "**Previous:**" in intro else "[x]("
+    following = markdown.split("**Next:**")[-1].split("\n\n")[0]
+    assert "](" in previous and "](" in following, f"{path.stem}: Previous/Next are not links"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exercises_grade_the_learner(path) -> None:
+    """Graded in three states by labkit.exercise, references only under reveal, one exercise writes code."""
+    cells = nbformat.read(path, as_version=4).cells
+    code = [c.source for c in cells if c.cell_type == "code"]
+    graded = [s for s in code if "labkit.exercise.grade(" in s]
+    assert len(graded) >= 2, f"{path.stem}: {len(graded)} exercises graded by labkit.exercise.grade"
+    assert any("labkit.exercise.FUNCTION" in s for s in graded), (
+        f"{path.stem}: no exercise asks for code (kind=labkit.exercise.FUNCTION)"
+    )
+    for cell in cells:
+        if "solution" in cell.metadata.get("tags", []):
+            assert "if P.reveal_solutions:" in cell.source, (
+                f"{path.stem}: a reference not gated: {cell.source}"
+            )
+    assert not any("labkit.check.check" in s and "answer_" in s for s in code), (
+        f"{path.stem}: an exercise still checked with labkit.check (it stops Run All on a wrong answer)"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_learner_text_speaks_to_the_learner(path) -> None:
+    """No text about work items: no "issue", no "goal" in markdown or in a self-check's claim."""
+    cells = nbformat.read(path, as_version=4).cells
+    texts = [c.source for c in cells if c.cell_type == "markdown"]
+    texts += [
+        line for c in cells if c.cell_type == "code" for line in c.source.splitlines() if "check" in line
+    ]
+    found = [t for t in texts if re.search(r"\b(issue|goals?)\b", t, re.IGNORECASE)]
+    assert not found, f"{path.stem}: {found}"
 
 
 def test_parameters_cells_are_generated_from_the_catalog() -> None:

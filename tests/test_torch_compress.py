@@ -139,3 +139,26 @@ def test_import_torchao_is_quiet_on_a_cpu_torch() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Failed to load" not in done.stderr and "KernelPreference" not in done.stderr, done.stderr[-2000:]
+
+
+def test_profile_operators_counts_every_call_and_nests_children() -> None:
+    layer = torch.nn.Linear(16, 4)
+    x = torch.randn(2, 16)
+    with torch.inference_mode():
+        ops = torch_compress.profile_operators(lambda: layer(x), calls=7)
+    assert ops["aten::linear"].count == 7, ops.keys()
+    assert ops["aten::linear"].total_us >= ops["aten::linear"].self_us >= 0.0
+    assert sum(o.self_us for o in ops.values()) <= sum(o.total_us for o in ops.values())
+    with pytest.raises(ValueError, match="calls must be >= 1"):
+        torch_compress.profile_operators(lambda: None, calls=0)
+
+
+def test_train_on_a_thread_count_restores_the_previous_one() -> None:
+    splits = data.load_digits28()
+    before = torch.get_num_threads()
+    model = torch_models.build("mlp", seed=0)
+    history = torch_models.train(model, splits, arch="mlp", epochs=1, threads=1)
+    assert torch.get_num_threads() == before, (torch.get_num_threads(), before)
+    assert len(history["loss"]) == 1 and history["val_accuracy"][0] > 0.5, history
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        torch_models.train(model, splits, arch="mlp", epochs=1, threads=0)

@@ -52,3 +52,8 @@ def test_bench_compare_keeps_the_calls_for_a_paired_verdict() -> None:
     cmp = bench.compare(lambda: None, lambda: None, iterations=20, warmup=0, clock=lambda: next(ticks))
     assert len(cmp.times_a_ms) == len(cmp.times_b_ms) == 20
     assert cmp.verdict(a="x", b="y").word == verdict.SAME
+
+
+def test_a_decided_interval_never_prints_as_touching_no_change() -> None:
+    v = verdict.Verdict("faster", 1.004, 1.002, 1.006, "a", "b", "ratio", "x", 0.95, 300)
+    assert v.sentence() == "b is faster than a: 1.004x (95% CI 1.002-1.006x, n=300).", v.sentence()

@@ -1,4 +1,5 @@
-"""PyTorch compression helpers for notebook 05: gradual global pruning, sizes, and a quiet torchao import.
+"""PyTorch compression helpers for notebook 05: gradual global pruning, sizes, operator profiles, and a quiet
+torchao import.
 
 Pruning uses `torch.nn.utils.prune` (global L1 over every Linear and Conv2d weight) on the schedule tfmot
 uses in notebook 02 (polynomial, power 3), so the Keras and PyTorch results compare.
@@ -10,9 +11,13 @@ import contextlib
 import logging
 import math
 import operator
+import os
+import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,12 +89,13 @@ def prune_gradually(
     batch_size: int = 32,
     seed: int = 0,
     device: str = "cpu",
+    threads: int | None = None,
 ) -> dict[str, list[float]]:
     """Fine-tune `model` in place while its global sparsity ramps to `target_sparsity`; masks stay attached.
 
     The ramp ends after `ramp_fraction` of the steps trained (not a fixed end_step: notebook 02's lesson);
     the mask is updated every `pruning_frequency` steps and at the end of the ramp, then training continues
-    at the target. Call `make_permanent` afterwards.
+    at the target. Call `make_permanent` afterwards. `threads` is passed to `torch_models.train`.
     """
     steps = epochs * math.ceil(len(data.y_train) / batch_size)
     end_step = max(1, round(ramp_fraction * steps))
@@ -108,6 +114,7 @@ def prune_gradually(
         seed=seed,
         device=device,
         before_step=update,
+        threads=threads,
     )
     prune_to(model, target_sparsity)
     return history
@@ -122,6 +129,50 @@ def graph_constant_bytes(graph_module: torch.fx.GraphModule) -> int:
     used = {node.target for node in graph_module.graph.nodes if node.op == "get_attr"}
     tensors = [operator.attrgetter(name)(graph_module) for name in sorted(used)]
     return sum(t.nbytes for t in tensors if isinstance(t, torch.Tensor))
+
+
+@dataclass(frozen=True)
+class OperatorTime:
+    """One operator in a profiled run: calls, own CPU time, and CPU time with its children (us)."""
+
+    count: int
+    self_us: float
+    total_us: float
+
+
+@contextlib.contextmanager
+def _quiet_stderr_fd() -> Iterator[None]:
+    """Silence file descriptor 2 (C++ writes there directly: Kineto's profiler_start/stop lines)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def profile_operators(fn: Callable[[], Any], calls: int, *, warmup: int = 3) -> dict[str, OperatorTime]:
+    """Run `fn` `warmup` times, then `calls` times under the CPU profiler; every operator's time, by name.
+
+    Sum `self_us` over all operators for the time spent in operators; an operator's `total_us` includes the
+    operators it calls (torchao's `quantize_affine` includes its round and clamp). Python time between
+    operators is not counted. The profiler's start/stop lines on stderr are silenced.
+    """
+    if calls < 1 or warmup < 0:
+        raise ValueError(f"calls must be >= 1 and warmup >= 0; got {calls} and {warmup}.")
+    for _ in range(warmup):
+        fn()
+    with _quiet_stderr_fd():
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            for _ in range(calls):
+                fn()
+    return {
+        e.key: OperatorTime(int(e.count), float(e.self_cpu_time_total), float(e.cpu_time_total))
+        for e in prof.key_averages()
+    }
 
 
 @contextlib.contextmanager

@@ -68,6 +68,7 @@ def train(
     batch_size: int = 32,
     learning_rate: float = 1e-3,
     seed: int = 0,
+    callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> dict[str, list[float]]:
     """Compile with Adam and sparse cross-entropy, fit on train, validate on val (never on test)."""
     set_seed(seed)
@@ -83,9 +84,31 @@ def train(
         batch_size=batch_size,
         validation_data=(data.x_val, data.y_val),
         shuffle=True,
+        callbacks=callbacks,
         verbose=0,
     )
     return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+class EpochPredictions(keras.callbacks.Callback):
+    """The predicted class of every row of `x` after each epoch: `predictions` is (epochs, len(x)).
+
+    Notebook 01 uses it on the test set to measure what choosing a checkpoint by test accuracy costs;
+    it observes only, so training is the same with or without it.
+    """
+
+    def __init__(self, x: np.ndarray) -> None:
+        super().__init__()
+        self.x = np.asarray(x, dtype=np.float32)
+        self.rows: list[np.ndarray] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        probabilities = self.model(self.x, training=False)
+        self.rows.append(np.argmax(np.asarray(probabilities), axis=1))
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return np.stack(self.rows)
 
 
 def accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:

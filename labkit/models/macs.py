@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 
 def _output_hw(layer: Any) -> tuple[int, int]:
     shape = layer.output_shape
@@ -63,3 +65,46 @@ def separable_ratio(c_in: int, c_out: int, k: int = 3) -> float:
     return standard_conv_macs(1, 1, c_in, c_out=c_out, k=k) / separable_conv_macs(
         1, 1, c_in, c_out=c_out, k=k
     )
+
+
+def layer_kind(layer: Any) -> str:
+    """'depthwise', 'pointwise' (1x1 convolution), 'standard' (k x k convolution), 'dense' or 'none'."""
+    from labkit.models.keras_models import keras
+
+    layers = keras.layers
+    if isinstance(layer, layers.SeparableConv2D):
+        return "separable"
+    if isinstance(layer, layers.DepthwiseConv2D):
+        return "depthwise"
+    if isinstance(layer, layers.Conv2D):
+        return "pointwise" if tuple(layer.kernel_size) == (1, 1) else "standard"
+    if isinstance(layer, layers.Dense):
+        return "dense"
+    return "none"
+
+
+def macs_by_kind(model: Any) -> dict[str, int]:
+    """A model's MACs split by `layer_kind` (nested models included); kinds without MACs are left out."""
+    totals: dict[str, int] = {}
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            parts = macs_by_kind(layer)
+        else:
+            count = layer_macs(layer)
+            parts = {layer_kind(layer): count} if count else {}
+        for kind, count in parts.items():
+            totals[kind] = totals.get(kind, 0) + count
+    return totals
+
+
+def power_law_exponent(xs: Any, ys: Any) -> float:
+    """The exponent p of the least-squares fit y ~ c * x**p on log-log axes (2.0 when y grows as x^2)."""
+    x, y = np.asarray(xs, dtype=float).ravel(), np.asarray(ys, dtype=float).ravel()
+    if x.size != y.size or x.size < 2:
+        raise ValueError(f"need at least 2 (x, y) pairs of equal length; got {x.size} and {y.size}.")
+    if np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError("a power law is fitted on log axes: every x and y must be positive.")
+    if np.ptp(np.log(x)) == 0:
+        raise ValueError("the x values must not all be equal.")
+    slope, _ = np.polyfit(np.log(x), np.log(y), 1)
+    return float(slope)

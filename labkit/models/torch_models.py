@@ -141,11 +141,33 @@ def train(
     seed: int = 0,
     device: str = "cpu",
     before_step: Callable[[int], None] | None = None,
+    threads: int | None = None,
 ) -> dict[str, list[float]]:
     """Adam + cross-entropy, shuffled mini-batches from a seeded generator, validation each epoch.
 
     `before_step(step)` runs before every optimizer step (0, 1, ...): notebook 05 updates pruning masks there.
+    `threads` sets torch's intra-op threads while training (restored afterwards; None leaves them): small
+    models train as fast on one, and extra OpenMP threads stall when the CPU is busy with other work.
     """
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1 or None; got {threads}.")
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return train(
+                model,
+                data,
+                arch=arch,
+                epochs=epochs,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
+                seed=seed,
+                device=device,
+                before_step=before_step,
+            )
+        finally:
+            torch.set_num_threads(previous)
     torch.manual_seed(seed)
     order = torch.Generator().manual_seed(seed)
     model.to(device)

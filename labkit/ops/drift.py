@@ -13,15 +13,25 @@ from scipy import stats
 from sklearn.decomposition import PCA
 
 
+def _bin_edges(reference: np.ndarray, bins: int) -> np.ndarray:
+    """The reference's inner quantile edges (deciles for 10 bins), duplicates merged."""
+    return np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
+
+
+def _shares(edges: np.ndarray, values: np.ndarray, floor: float) -> np.ndarray:
+    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+    return np.maximum(counts / counts.sum(), floor)
+
+
+def _psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
 def psi(reference: np.ndarray, live: np.ndarray, bins: int = 10, *, floor: float = 1e-4) -> float:
     """Population stability index of one feature: sum((live% - ref%) * ln(live% / ref%)) over the
     reference's quantile bins (shares floored at `floor` so an empty bin is not infinite)."""
-    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
-    expected = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1)
-    actual = np.bincount(np.searchsorted(edges, live, side="right"), minlength=len(edges) + 1)
-    expected = np.maximum(expected / expected.sum(), floor)
-    actual = np.maximum(actual / actual.sum(), floor)
-    return float(np.sum((actual - expected) * np.log(actual / expected)))
+    edges = _bin_edges(reference, bins)
+    return _psi(_shares(edges, reference, floor), _shares(edges, live, floor))
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,9 @@ class DriftDetector:
         self.names = [f"pc{i + 1}" for i in range(components)] + ["mean", "std"]
         self.reference = self.features(flat)
         self.threshold, self.bins = threshold, bins
+        # each feature's bin edges and reference shares, computed once rather than per window
+        self._edges = [_bin_edges(column, bins) for column in self.reference.T]
+        self._expected = [_shares(e, c, 1e-4) for e, c in zip(self._edges, self.reference.T, strict=True)]
 
     def features(self, x: np.ndarray) -> np.ndarray:
         """The drift features of each input: principal-component projections, mean and std."""
@@ -72,7 +85,7 @@ class DriftDetector:
         live = self.features(window)
         columns = range(live.shape[1])
         return DriftReport(
-            np.array([psi(self.reference[:, j], live[:, j], self.bins) for j in columns]),
+            np.array([_psi(self._expected[j], _shares(self._edges[j], live[:, j], 1e-4)) for j in columns]),
             np.array([stats.ks_2samp(self.reference[:, j], live[:, j]).pvalue for j in columns]),
             self.threshold,
         )

@@ -53,12 +53,23 @@ class _CountingLRU(cachetools.LRUCache):
 
 
 class PredictionCache:
-    """Memoise `predict(array) -> np.ndarray` by input content, LRU within `max_bytes` of answers."""
+    """Memoise `predict(array) -> np.ndarray` by input content, LRU within `max_bytes` of answers.
 
-    def __init__(self, predict: Callable[[np.ndarray], Any], max_bytes: int = 16 * 2**20) -> None:
+    `key` maps an input to its cache key (`array_key` by default; another function, e.g. a learner's, can
+    be tried in its place: whatever it returns must be hashable).
+    """
+
+    def __init__(
+        self,
+        predict: Callable[[np.ndarray], Any],
+        max_bytes: int = 16 * 2**20,
+        *,
+        key: Callable[[np.ndarray], Any] = array_key,
+    ) -> None:
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be at least 1; got {max_bytes}.")
         self._predict = predict
+        self._key = key
         self._lock = threading.Lock()
         self._store = _CountingLRU(max_bytes, getsizeof=lambda value: max(1, value.nbytes))
         self._hits = 0
@@ -66,7 +77,7 @@ class PredictionCache:
 
     def __call__(self, array: np.ndarray) -> np.ndarray:
         """The cached answer for this exact input, or the model's (then cached). Returns a read-only array."""
-        key = array_key(array)
+        key = self._key(array)
         with self._lock:
             found = self._store.get(key)
             if found is not None:

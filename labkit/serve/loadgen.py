@@ -18,6 +18,9 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from labkit import verdict
+from labkit.verdict import Verdict
+
 JSON = "application/json"
 RAW = "application/octet-stream"
 
@@ -185,3 +188,67 @@ async def run_load(
     answered = np.array([r.latency_ms for r in replies if r.ok])
     errors = [f"{r.status}: {r.error}" for r in replies if not r.ok]
     return LoadResult(answered, seconds, errors, examples_per_request, tuple(replies))
+
+
+@dataclass(frozen=True)
+class BatchingClaim:
+    """Both parts of "batching serves at least `min_ratio` x the examples/s at the same or lower p99".
+
+    The throughput part is the ratio of examples/s; the p99 part is a bootstrap verdict
+    (`labkit.verdict.ratio`, statistic 99) on the per-request latencies of the two load runs, so a p99 gap
+    inside the noise is "no detectable difference", never a win or a loss read off two point estimates.
+    """
+
+    name: str
+    throughput_ratio: float
+    p99: Verdict
+    min_ratio: float
+
+    @property
+    def throughput_met(self) -> bool:
+        return self.throughput_ratio >= self.min_ratio
+
+    @property
+    def p99_met(self) -> bool:
+        """The same or a lower p99: the verdict is not "slower"."""
+        return self.p99.word != "slower"
+
+    @property
+    def met(self) -> bool:
+        return self.throughput_met and self.p99_met
+
+    def report(self) -> str:
+        """Three printed lines: the throughput ratio, the p99 verdict, and met or not met (each part)."""
+
+        def said(ok: bool) -> str:
+            return "met" if ok else "not met"
+
+        return (
+            f"{self.name}: {self.throughput_ratio:.2f}x the examples/s\n"
+            f"  per-request p99: {self.p99.sentence()}\n"
+            f"  at least {self.min_ratio:g}x the examples/s at the same or lower p99: {said(self.met)} in "
+            f"this run (throughput part {said(self.throughput_met)}, p99 part {said(self.p99_met)})"
+        )
+
+
+def batching_claim(
+    baseline: LoadResult,
+    batched: LoadResult,
+    *,
+    labels: tuple[str, str],
+    min_ratio: float = 3.0,
+    seed: int = 0,
+) -> BatchingClaim:
+    """Test "at least `min_ratio` x the examples/s of `baseline` at the same or lower p99" on `batched`."""
+    if not baseline.completed or not batched.completed:
+        raise ValueError(
+            f"both load runs need answered requests; got {baseline.completed} and {batched.completed}."
+        )
+    p99 = verdict.ratio(
+        baseline.latencies_ms,
+        batched.latencies_ms,
+        labels=(f"{labels[0]} (p99)", f"{labels[1]} (p99)"),
+        statistic=99,
+        seed=seed,
+    )
+    return BatchingClaim(labels[1], batched.examples_per_s / baseline.examples_per_s, p99, min_ratio)
