@@ -41,6 +41,21 @@ def test_the_first_layer_is_preprocess_input_and_batch_norm_is_fast(tf) -> None:
     assert gap < 1e-5, f"the skipped-preprocessing model on preprocessed input differs by {gap}"
 
 
+def test_imagenet_weights_are_never_downloaded_unless_asked(tf, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the default path must not touch the network")
+
+    monkeypatch.setattr(mobilenet, "_download", no_network)
+    with pytest.raises(FileNotFoundError) as caught:
+        mobilenet.build(5, 96, alpha=0.35, weights="imagenet")  # download=False is the default
+    message = str(caught.value)
+    expected = tmp_path / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5"
+    assert str(expected) in message and "does not download" in message, message
+    assert "weights='imagenet'" in message and message.count(". ") == 0, message
+
+
 def test_imagenet_weights_offline_fail_with_one_sentence(tf, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
 
@@ -49,9 +64,9 @@ def test_imagenet_weights_offline_fail_with_one_sentence(tf, tmp_path: Path, mon
             "URL fetch failure on https://x: None -- [Errno -3] Temporary failure in name resolution"
         )
 
-    monkeypatch.setattr("tf_keras.src.utils.data_utils.get_file", offline)  # what MobileNetV2 calls
+    monkeypatch.setattr(mobilenet, "_download", offline)
     with pytest.raises(FileNotFoundError) as caught:
-        mobilenet.build(5, 96, alpha=0.35, weights="imagenet")
+        mobilenet.build(5, 96, alpha=0.35, weights="imagenet", download=True)
     message = str(caught.value)
     expected = tmp_path / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5"
     assert str(expected) in message and "Temporary failure in name resolution" in message, message
@@ -60,6 +75,41 @@ def test_imagenet_weights_offline_fail_with_one_sentence(tf, tmp_path: Path, mon
         mobilenet.build(5, 96, alpha=0.4, weights="imagenet")
     with pytest.raises(ValueError, match="'none' or 'imagenet'"):
         mobilenet.build(5, 96, weights="cache")
+
+
+def test_cached_imagenet_weights_load_without_download(tf, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(mobilenet, "_download", lambda *a, **k: pytest.fail("a cached file is not fetched"))
+    donor = tf.keras.applications.MobileNetV2(
+        input_shape=(96, 96, 3), alpha=0.35, include_top=False, weights=None, pooling="avg"
+    )
+    cached = mobilenet.imagenet_weights_file(0.35, 96)
+    cached.parent.mkdir(parents=True)
+    donor.save_weights(str(cached))
+    model = mobilenet.build(5, 96, alpha=0.35, weights="imagenet")
+    base = model.get_layer(mobilenet.BASE_LAYER)
+    assert not base.trainable
+    assert all(np.array_equal(a, b) for a, b in zip(base.get_weights(), donor.get_weights(), strict=True))
+
+
+def test_tensorflow_determinism_repeats_a_training_step(tf) -> None:
+    from labkit.core import seeding
+
+    def one_step() -> list[np.ndarray]:
+        seeding.tensorflow_determinism(3)
+        model = mobilenet.build(5, 32, alpha=0.35, seed=3)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        x = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype(np.float32)
+        model.train_on_batch(x, np.arange(8) % 5)
+        return model.get_weights()
+
+    try:
+        first, second = one_step(), one_step()
+        assert seeding.set_op_determinism(True)  # it was on
+    finally:
+        seeding.tensorflow_determinism(0, enabled=False)
+    assert not seeding.set_op_determinism(False)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
 
 
 def test_imagenet_file_name_follows_keras_sizes() -> None:

@@ -112,6 +112,13 @@ def test_the_committed_run_keeps_the_time_budget() -> None:
     assert total_min <= MAX_SERIES_MIN, f"the committed run took {total_min:.1f} min > {MAX_SERIES_MIN}"
 
 
+def test_the_instructor_guide_times_that_run() -> None:
+    (run_id,) = run_ids(DASHBOARD)
+    guide = (DASHBOARD.parents[1] / "docs" / "instructors.md").read_text(encoding="utf-8")
+    section = guide.split("<!-- run times: start -->")[1].split("<!-- run times: end -->")[0]
+    assert f"`{run_id}`" in section, f"docs/instructors.md times another run than {run_id}: {section[:200]}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_no_exercise_prints_its_answer_next_to_its_question(path: Path) -> None:
     graded = [t for t in stdout_of(path) if re.search(r"^PASS: E\d", t, re.MULTILINE)]

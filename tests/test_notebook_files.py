@@ -141,3 +141,17 @@ def test_instructor_guide_has_the_current_parameters() -> None:
         "docs/instructors.md's parameter tables differ from labkit/workbook/catalog.py; "
         "run `.venv/bin/labkit params --doc docs/instructors.md`."
     )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_printed_listings_are_output_checked(path) -> None:
+    """A printed `inspect.getsource` listing is compared by nbval, so it cannot go stale."""
+    cells = nbformat.read(path, as_version=4).cells
+    unchecked = [
+        c.source.splitlines()[0]
+        for c in cells
+        if c.cell_type == "code"
+        and "getsource(" in c.source
+        and not c.source.startswith("# NBVAL_CHECK_OUTPUT")
+    ]
+    assert not unchecked, f"{path.stem}: listings without # NBVAL_CHECK_OUTPUT: {unchecked}"

@@ -1,7 +1,8 @@
 """The case study's classifier: MobileNetV2 from `keras.applications` with its preprocessing in the graph.
 
-Trained from scratch by default; ImageNet weights are opt-in, loaded from the Keras cache, and fail offline
-with one clear sentence.
+Trained from scratch by default. ImageNet weights are opt-in: loaded from the Keras cache when the file is
+there; downloaded only when asked (`download=True`), and a failed download is one clear sentence. Without
+`download` nothing touches the network, so the default run never downloads.
 """
 
 from __future__ import annotations
@@ -14,35 +15,55 @@ from labkit.core import tf_env
 
 IMAGENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 IMAGENET_SIZES = (96, 128, 160, 192, 224)
+IMAGENET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
 PREPROCESS_LAYER = "preprocess_input"
 BASE_LAYER = "mobilenetv2_base"
 
 
 def imagenet_weights_file(alpha: float, image_size: int) -> Path:
-    """Where Keras caches MobileNetV2's ImageNet weights (no top) for this alpha and input size."""
+    """Where MobileNetV2's ImageNet weights (no top) for this alpha and input size are cached."""
     rows = image_size if image_size in IMAGENET_SIZES else 224  # Keras falls back to the 224 weights
     keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-    return keras_home / "models" / f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}_no_top.h5"
+    name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}_no_top.h5"
+    return keras_home / "models" / name
 
 
-def _imagenet_base(alpha: float, shape: tuple[int, int, int]) -> Any:
-    """MobileNetV2 with ImageNet weights from the Keras cache (downloaded by Keras only when online)."""
+def _download(url: str, target: Path) -> None:
+    """Fetch the weights file into the cache (Keras' get_file: atomic, resumable)."""
+    keras = tf_env.import_tensorflow().keras
+    keras.utils.get_file(
+        target.name, url, cache_dir=str(target.parent.parent), cache_subdir=target.parent.name
+    )
+
+
+def _imagenet_base(alpha: float, shape: tuple[int, int, int], *, download: bool) -> Any:
+    """MobileNetV2 with ImageNet weights from the cache; downloaded first only when `download` is True."""
     keras = tf_env.import_tensorflow().keras
     if alpha not in IMAGENET_ALPHAS:
         raise ValueError(f"ImageNet weights exist for alpha in {IMAGENET_ALPHAS}; got alpha={alpha}.")
-    try:
-        with tf_env.quiet():
-            return keras.applications.MobileNetV2(
-                input_shape=shape, alpha=alpha, include_top=False, weights="imagenet", pooling="avg"
-            )
-    except Exception as error:  # Keras raises a bare Exception ("URL fetch failure") when offline
-        cached = imagenet_weights_file(alpha, shape[0])
-        reason = str(error).split(" -- ")[-1][:80]  # Keras' message ends with the network error
+    cached = imagenet_weights_file(alpha, shape[0])
+    if not cached.exists() and not download:
         raise FileNotFoundError(
-            f"MobileNetV2 ImageNet weights are not in the Keras cache ({cached}) and could not be "
-            f"downloaded ({reason}); run the notebook once online or copy the file there, or use "
-            "weights='none' to train from scratch."
-        ) from None
+            f"MobileNetV2 ImageNet weights are not in the Keras cache ({cached}) and this run does not "
+            "download them; run with weights='imagenet' on a machine online to fetch them once, or copy the "
+            "file there."
+        )
+    if not cached.exists():
+        try:
+            _download(IMAGENET_URL + cached.name, cached)
+        except Exception as error:  # Keras raises a bare Exception ("URL fetch failure") when offline
+            reason = str(error).split(" -- ")[-1][:80]  # Keras' message ends with the network error
+            raise FileNotFoundError(
+                f"MobileNetV2 ImageNet weights are not in the Keras cache ({cached}) and could not be "
+                f"downloaded ({reason}); run the notebook once online or copy the file there, or use "
+                "weights='none' to train from scratch."
+            ) from None
+    with tf_env.quiet():
+        base = keras.applications.MobileNetV2(
+            input_shape=shape, alpha=alpha, include_top=False, weights=None, pooling="avg"
+        )
+        base.load_weights(str(cached))  # what weights="imagenet" does after its download
+    return base
 
 
 def build(
@@ -51,6 +72,7 @@ def build(
     alpha: float = 0.35,
     *,
     weights: str = "none",
+    download: bool = False,
     bn_momentum: float = 0.9,
     seed: int = 0,
 ) -> Any:
@@ -58,7 +80,9 @@ def build(
 
     `weights="none"` initialises from `seed` and sets batch-norm momentum to `bn_momentum`: Keras' 0.999
     suits ImageNet's many steps, but a few hundred steps leave its moving averages near their initial
-    values and the model predicts one class at inference. `weights="imagenet"` freezes the base.
+    values and the model predicts one class at inference. `weights="imagenet"` freezes the base; it reads
+    the Keras cache, and fetches the file first only with `download=True` (otherwise a missing file is a
+    FileNotFoundError before any network access).
     """
     keras = tf_env.import_tensorflow().keras
     if weights not in ("none", "imagenet"):
@@ -66,7 +90,7 @@ def build(
     shape = (image_size, image_size, 3)
     keras.utils.set_random_seed(seed)
     if weights == "imagenet":
-        base = _imagenet_base(alpha, shape)
+        base = _imagenet_base(alpha, shape, download=download)
         base.trainable = False
     else:
         base = keras.applications.MobileNetV2(

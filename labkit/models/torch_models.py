@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +131,22 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: np.ndarray, *, device: str = 
     return float((torch.cat(predictions).numpy() == y).mean())
 
 
+@contextmanager
+def intra_op_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with torch's intra-op threads set to `threads` (None leaves them), then restore them."""
+    if threads is None:
+        yield
+        return
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1 or None; got {threads}.")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def train(
     model: nn.Module,
     data: Splits,
@@ -149,54 +166,36 @@ def train(
     `threads` sets torch's intra-op threads while training (restored afterwards; None leaves them): small
     models train as fast on one, and extra OpenMP threads stall when the CPU is busy with other work.
     """
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1 or None; got {threads}.")
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            return train(
-                model,
-                data,
-                arch=arch,
-                epochs=epochs,
-                batch_size=batch_size,
-                learning_rate=learning_rate,
-                seed=seed,
-                device=device,
-                before_step=before_step,
-            )
-        finally:
-            torch.set_num_threads(previous)
-    torch.manual_seed(seed)
-    order = torch.Generator().manual_seed(seed)
-    model.to(device)
-    x_train, y_train = to_tensor(data.x_train, arch), torch.from_numpy(data.y_train)
-    x_val = to_tensor(data.x_val, arch)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    loss_fn = nn.CrossEntropyLoss()
-    history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_accuracy": []}
-    step = 0
-    for _ in range(epochs):
-        model.train()
-        total, correct, seen = 0.0, 0, 0
-        for index in torch.randperm(len(y_train), generator=order).split(batch_size):
-            if before_step is not None:
-                before_step(step)
-            step += 1
-            xb, yb = x_train[index].to(device), y_train[index].to(device)
-            optimizer.zero_grad()
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(yb)
-            correct += int((logits.argmax(1) == yb).sum())
-            seen += len(yb)
-        history["loss"].append(total / seen)
-        history["accuracy"].append(correct / seen)
-        history["val_accuracy"].append(accuracy(model, x_val, data.y_val, device=device))
-    return history
+    with intra_op_threads(threads):
+        torch.manual_seed(seed)
+        order = torch.Generator().manual_seed(seed)
+        model.to(device)
+        x_train, y_train = to_tensor(data.x_train, arch), torch.from_numpy(data.y_train)
+        x_val = to_tensor(data.x_val, arch)
+        optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+        loss_fn = nn.CrossEntropyLoss()
+        history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_accuracy": []}
+        step = 0
+        for _ in range(epochs):
+            model.train()
+            total, correct, seen = 0.0, 0, 0
+            for index in torch.randperm(len(y_train), generator=order).split(batch_size):
+                if before_step is not None:
+                    before_step(step)
+                step += 1
+                xb, yb = x_train[index].to(device), y_train[index].to(device)
+                optimizer.zero_grad()
+                logits = model(xb)
+                loss = loss_fn(logits, yb)
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * len(yb)
+                correct += int((logits.argmax(1) == yb).sum())
+                seen += len(yb)
+            history["loss"].append(total / seen)
+            history["accuracy"].append(correct / seen)
+            history["val_accuracy"].append(accuracy(model, x_val, data.y_val, device=device))
+        return history
 
 
 def script(model: nn.Module) -> torch.jit.ScriptModule:

@@ -82,8 +82,14 @@ class Canary:
         max_error_rate_increase: float = 0.01,
         *,
         max_latency_ratio: float = 2.0,
+        min_latency_gap_ms: float = 1.0,
     ) -> Verdict:
-        """Roll back if the challenger is worse on any guard, promote if not; wait for enough traffic."""
+        """Roll back if the challenger is worse on any guard, promote if not; wait for enough traffic.
+
+        The latency guard trips when the challenger's p95 is over `max_latency_ratio` times the champion's
+        and at least `min_latency_gap_ms` above it: between calls of a few microseconds a scheduler hiccup
+        alone can double a p95, which is no reason to roll back.
+        """
         champion, challenger = self.arms["champion"], self.arms["challenger"]
         figures = {
             "challenger_requests": challenger.monitor.count,
@@ -103,7 +109,8 @@ class Canary:
             reasons.append(f"accuracy {challenger.accuracy:.3f} vs {champion.accuracy:.3f}")
         if challenger.error_rate - champion.error_rate > max_error_rate_increase:
             reasons.append(f"error rate {challenger.error_rate:.3f} vs {champion.error_rate:.3f}")
-        if figures["challenger_p95_ms"] > max_latency_ratio * figures["champion_p95_ms"]:
+        slower = figures["challenger_p95_ms"] > max_latency_ratio * figures["champion_p95_ms"]
+        if slower and figures["challenger_p95_ms"] - figures["champion_p95_ms"] >= min_latency_gap_ms:
             reasons.append(f"p95 {figures['challenger_p95_ms']:.1f} vs {figures['champion_p95_ms']:.1f} ms")
         if reasons:
             return Verdict("rollback", reasons, figures)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import re
 import shutil
@@ -62,6 +63,7 @@ class ModelServer:
             return False
         loaded = {n: self.versions.get(n) or Version.load(n, self.base_path / str(n)) for n in wanted}
         self.versions = loaded  # one assignment: requests in flight keep the objects they resolved
+        gc.freeze()  # a full collection over TensorFlow's objects pauses every request in flight
         print(f"serving {self.name} versions {sorted(loaded)} from {self.base_path}", flush=True)
         return True
 

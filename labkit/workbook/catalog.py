@@ -16,7 +16,7 @@ FRAMEWORKS = ("both", "keras", "torch")
 
 # Every notebook declares these first.
 COMMON = (
-    Param("profile", str, "quick", choices=PROFILES, help="workload size: quick (about a minute) or full"),
+    Param("profile", str, "quick", choices=PROFILES, help="workload size: quick (the defaults, at most 2 minutes a notebook) or full"),
     Param(
         "seed",
         int,
@@ -128,7 +128,7 @@ _ENTRIES = (
         COMMON + (
             calibration_samples(1151),
             Param("threads", int, 1, minimum=1, maximum=64, help="LiteRT interpreter threads for every variant"),
-            Param("iterations", int, 300, minimum=10, maximum=100000, full=2000, help="timed calls per variant at batch 1"),
+            Param("iterations", int, 300, minimum=10, maximum=100000, full=2000, help="interleaved calls per variant and float32 at batch 1 (a third at batch 32)"),
             Param("qat_epochs", int, 3, minimum=1, maximum=100, full=6, help="quantization-aware fine-tuning epochs"),
             Param("qat_learning_rate", float, 0.0001, minimum=1e-7, maximum=1.0, help="Adam learning rate for QAT"),
             Param("prune_sparsity", float, 0.8, minimum=0.0, maximum=0.99, help="sparsity of the pruned model that is then quantized"),
@@ -144,8 +144,8 @@ _ENTRIES = (
             Param("alpha", float, 0.5, minimum=0.0, maximum=1.0, help="weight of the hard-label loss (1 - alpha goes to the teacher)"),
             Param("learning_rate", float, 0.001, minimum=1e-6, maximum=1.0, help="Adam learning rate"),
             Param("seeds", int, 3, minimum=1, maximum=50, full=5, help="seeds per comparison (mean and spread)"),
-            Param("sweep_temperatures", str, "1,2,4,8", help="temperatures tried at the default alpha (one seed)"),
-            Param("sweep_alphas", str, "0.1,0.5,0.9", help="alphas tried at the default temperature (one seed)"),
+            Param("sweep_temperatures", str, "1,2,4,8", help="temperatures tried at the default alpha (every seed)"),
+            Param("sweep_alphas", str, "0.1,0.5,0.9", help="alphas tried at the default temperature (every seed)"),
         ),
     ),
     NotebookEntry(
@@ -160,7 +160,7 @@ _ENTRIES = (
             Param("learning_rate", float, 0.001, minimum=1e-6, maximum=1.0, help="Adam learning rate for every training loop"),
             Param("calibration_samples", int, 100, minimum=1, maximum=1151, help="real training images for static int8 calibration"),
             Param("threads", int, 1, minimum=1, maximum=64, help="torch intra-op threads while timing"),
-            Param("iterations", int, 300, minimum=10, maximum=100000, full=2000, help="timed calls per variant and batch size"),
+            Param("iterations", int, 300, minimum=10, maximum=100000, full=2000, help="interleaved calls per timed pair (a pair also stops after 2 s)"),
             Param("compile_int8", bool, True, help="lower the CNNs with torch.compile before timing (needs a C++ compiler)"),
             Param("student_hidden", int, 24, minimum=1, maximum=1024, help="hidden units of the student MLP (784-h-10)"),
             Param("distill_epochs", int, 30, minimum=1, maximum=500, full=60, help="training epochs for every student"),
@@ -188,7 +188,7 @@ _ENTRIES = (
         "GPU and CPU configuration: memory growth and limits, threads, mixed precision, measured",
         COMMON + (
             Param("framework", str, "both", choices=("both", "keras", "torch"), help="which part runs: both, keras or torch (one framework per kernel saves memory)"),
-            Param("matrix_size", int, 512, minimum=64, maximum=8192, help="side of the square matmul timed for thread settings"),
+            Param("matrix_size", int, 512, minimum=64, maximum=8192, help="side of the square matmul timed for thread settings (half and twice it too)"),
             Param("thread_counts", str, "1,2", help="intra-op thread counts to compare"),
             Param("iterations", int, 50, minimum=5, maximum=100000, full=200, help="timed calls per setting"),
             Param("batch_size", int, 256, minimum=1, maximum=8192, help="batch for the mixed-precision timings"),
@@ -269,11 +269,11 @@ _ENTRIES = (
             Param("image_size", int, 64, minimum=32, maximum=224, help="image side in pixels (the source article uses 224)"),
             Param("images_per_class", int, 400, minimum=20, maximum=5000, full=1000, help="generated shapes per class (70% train)"),
             Param("alpha", float, 0.35, choices=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4), help="MobileNetV2 width multiplier"),
-            Param("weights", str, "none", choices=("none", "imagenet"), help="none trains from scratch; imagenet loads the Keras cache"),
-            Param("epochs", int, 8, minimum=1, maximum=500, full=20, help="training epochs (from scratch), or head epochs (imagenet)"),
+            Param("weights", str, "none", choices=("none", "imagenet"), help="none trains from scratch; imagenet downloads ImageNet weights once (Keras cache)"),
+            Param("epochs", int, 12, minimum=1, maximum=500, full=20, help="training epochs (from scratch), or head epochs (imagenet)"),
             Param("fine_tune_epochs", int, 3, minimum=0, maximum=100, help="epochs with the base unfrozen (imagenet only)"),
             Param("batch_size", int, 32, minimum=1, maximum=512, help="training batch size"),
-            Param("learning_rate", float, 0.01, minimum=1e-6, maximum=1.0, help="Adam's initial rate (cosine decay to 0)"),
+            Param("learning_rate", float, 0.01, minimum=1e-6, maximum=1.0, help="Adam's peak rate (one warm-up epoch, then cosine decay to 0)"),
             calibration_samples(5000),
             Param("load_requests", int, 200, minimum=10, maximum=100000, full=1000, help="requests in the served load run"),
             Param("concurrency", int, 4, minimum=1, maximum=64, help="concurrent clients in the served load run"),
@@ -284,8 +284,8 @@ _ENTRIES = (
         "99_results_dashboard",
         "Results dashboard: trade-offs, Keras vs PyTorch, metric history, self-check status",
         COMMON + (
-            Param("run_id", str, "", help="show one run's records; empty shows the newest of every metric"),
-            Param("history_metric", str, "", help="metric whose history to plot; empty picks the one that moved most"),
+            Param("run_id", str, "", help="the run to show; empty picks this run, else the newest complete one"),
+            Param("history_metric", str, "", help="metric whose history to plot; empty picks one that is not a timing"),
             Param("framework", str, "all", choices=("all", "keras", "torch"), help="framework shown in the trade-off plots"),
         ),
     ),

@@ -88,11 +88,45 @@ def markdown() -> str:
     return "\n".join(lines)
 
 
+def _replace_section(path: Path, *, start: str, end: str, body: str) -> Path:
+    """Replace what lies between two marker lines of `path` with `body` (written atomically)."""
+    text = path.read_text(encoding="utf-8")
+    if start not in text or end not in text:
+        raise ValueError(f"{path} lacks the markers {start} and {end} around its generated section.")
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    return files.write_atomic(path, f"{head}{start}\n{body}\n{end}{tail}")
+
+
 def write_params_doc(path: Path) -> Path:
     """Replace the generated section between the markers of `path` with `markdown()` (written atomically)."""
-    text = path.read_text(encoding="utf-8")
-    if DOC_START not in text or DOC_END not in text:
-        raise ValueError(f"{path} lacks the markers {DOC_START} and {DOC_END} around its parameter tables.")
-    head, rest = text.split(DOC_START, 1)
-    tail = rest.split(DOC_END, 1)[1]
-    return files.write_atomic(path, f"{head}{DOC_START}\n{markdown()}\n{DOC_END}{tail}")
+    return _replace_section(path, start=DOC_START, end=DOC_END, body=markdown())
+
+
+TIMES_START, TIMES_END = "<!-- run times: start -->", "<!-- run times: end -->"
+
+
+def run_times_markdown(run_id: str, machine: str, rows: list[dict[str, Any]]) -> str:
+    """The committed run's seconds and peak memory per notebook, as the instructor guide shows them."""
+    lines = [
+        f"The run behind the committed outputs, `{run_id}`, on {machine}:",
+        "",
+        "| notebook | status | seconds | peak MB | checks passed |",
+        "|---|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['notebook']} | {r['status']} | {r['seconds']:.0f} | {r['peak_memory_mb']:.0f} "
+        f"| {r['checks_passed']} |"
+        for r in rows
+    ]
+    total = sum(r["seconds"] for r in rows) / 60
+    lines.append(
+        f"| **series** | | **{total:.1f} min** | **{max(r['peak_memory_mb'] for r in rows):.0f}** | |"
+    )
+    return "\n".join(lines)
+
+
+def write_run_times(path: Path, *, run_id: str, machine: str, rows: list[dict[str, Any]]) -> Path:
+    """Replace the guide's run-times section with the table of one run."""
+    body = run_times_markdown(run_id, machine, rows)
+    return _replace_section(path, start=TIMES_START, end=TIMES_END, body=body)

@@ -3,7 +3,7 @@
 The series runs through the runner (one run id, 99 last, reference solutions applied, each notebook with
 the parameters cell as committed) with `results/refresh/<run-id>/` as its results folder, so no earlier
 record or artifact can leak into it. Only when every notebook succeeded are the outputs copied into the
-notebooks, cell by cell; a failed run changes no notebook.
+notebooks, cell by cell, and the instructor guide's run-times table rewritten; a failed run changes nothing.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 import nbformat
 
-from labkit.core import files, paths
+from labkit.core import envinfo, files, paths
 from labkit.exercise import REVEAL_ENV
-from labkit.workbook import runner
+from labkit.workbook import generated, runner
 
 SERIES_ONLY = "refresh executes the whole series as one run; it takes no notebook names."
 
@@ -63,4 +64,8 @@ def refresh(*, timeout_s: float, progress: bool = True) -> tuple[Path, list[runn
         raise RuntimeError(f"refresh run {run_id} failed in {'; '.join(failed)}; no notebook was changed.")
     for notebook in runner.resolve([]):
         copy_outputs(run_dir / notebook.name, notebook)
+    guide = paths.repo_root() / "docs" / "instructors.md"
+    if guide.exists():
+        machine = f"{envinfo.cpu_model()}, {envinfo.usable_cpus()} CPUs"
+        generated.write_run_times(guide, run_id=run_id, machine=machine, rows=[asdict(o) for o in outcomes])
     return run_dir, outcomes
