@@ -16,7 +16,13 @@ FRAMEWORKS = ("both", "keras", "torch")
 
 # Every notebook declares these first.
 COMMON = (
-    Param("profile", str, "quick", choices=PROFILES, help="workload size: quick (the defaults, at most 2 minutes a notebook) or full"),
+    Param(
+        "profile",
+        str,
+        "quick",
+        choices=PROFILES,
+        help="workload size: quick (the defaults, at most 2 minutes a notebook) or full",
+    ),
     Param(
         "seed",
         int,
