@@ -33,6 +33,11 @@ def start(notebook: str, namespace: Mapping[str, Any]) -> params.Params:
     shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
     print(f"{notebook}: {shown}")
     print(f"run {ledger.current_run_id()} | {envinfo.short_line()}")
+    if values.reveal_solutions:
+        print(
+            "Exercises: the reference solutions are applied in this run (a headless run: labkit run, CI or "
+            "the committed outputs). Working through them yourself, keep reveal_solutions = False."
+        )
     return values
 
 

@@ -33,6 +33,7 @@ class Verdict:
     unit: str
     confidence: float
     n: int
+    margin: float = 0.0  # a ratio within 1 +/- margin of "no change" does not count as a difference
 
     @property
     def decided(self) -> bool:
@@ -49,10 +50,14 @@ class Verdict:
         return 5
 
     def sentence(self) -> str:
-        """One printed sentence with the word, the estimate and its interval."""
+        """One printed sentence with the word, the estimate and its interval. A ratio below 1 is shown
+        inverted ("slower: 2.25x" rather than 0.44x), so the figure always reads as "by how much"."""
         digits = self._digits()
         if self.kind == "ratio":
-            figure = f"{self.estimate:.{digits}f}x (95% CI {self.low:.{digits}f}-{self.high:.{digits}f}x"
+            estimate, low, high = self.estimate, self.low, self.high
+            if self.decided and estimate < 1.0:
+                estimate, low, high = 1 / estimate, 1 / high, 1 / low
+            figure = f"{estimate:.{digits}f}x (95% CI {low:.{digits}f}-{high:.{digits}f}x"
         else:
             figure = (
                 f"{self.estimate:+.{digits}f} {self.unit} "
@@ -60,7 +65,8 @@ class Verdict:
             )
         figure = figure.replace("95%", f"{100 * self.confidence:.0f}%") + f", n={self.n})"
         if self.word == SAME:
-            return f"{self.b} vs {self.a}: {SAME}, {figure}."
+            within = f" beyond +/-{100 * self.margin:.0f}%" if self.margin else ""
+            return f"{self.b} vs {self.a}: {SAME}{within}, {figure}."
         if self.word in _COMPARATIVES:
             return f"{self.b} is {self.word} than {self.a}: {figure}."
         return f"{self.b} {self.word} {self.a}: {figure}."
@@ -92,12 +98,15 @@ def ratio(
     confidence: float = 0.95,
     resamples: int = 2000,
     seed: int = 0,
+    margin: float = 0.0,
 ) -> Verdict:
     """How much better `b` is than `a` as a ratio of a statistic (a percentile, or "mean") of two samples.
 
     With `lower_is_better` (latencies) the estimate is stat(a) / stat(b), so 2.0 means b takes half the
     time; otherwise stat(b) / stat(a). `paired` resamples the i-th values of both together, as for calls
-    timed interleaved (a, b, a, b, ...). The interval is the bootstrap's percentile interval.
+    timed interleaved (a, b, a, b, ...). The interval is the bootstrap's percentile interval. With a
+    `margin` (0.02 = 2%), b is "faster" only when the whole interval lies above 1 + margin (and "slower"
+    below 1 / (1 + margin)): a difference too small to matter is "no detectable difference" too.
     """
     x, y = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
     if x.size < 2 or y.size < 2:
@@ -115,8 +124,14 @@ def ratio(
         boot, estimate = sb / sa, point_b / point_a
     tail = 100 * (1 - confidence) / 2
     low, high = (float(v) for v in np.percentile(boot, [tail, 100 - tail]))
+    if low > 1.0 + margin:
+        word = words[0]
+    elif high < 1.0 / (1.0 + margin):
+        word = words[1]
+    else:
+        word = SAME
     return Verdict(
-        word=_word(low, high, neutral=1.0, words=words),
+        word=word,
         estimate=estimate,
         low=low,
         high=high,
@@ -126,6 +141,7 @@ def ratio(
         unit="x",
         confidence=confidence,
         n=min(x.size, y.size),
+        margin=margin,
     )
 
 

@@ -57,3 +57,12 @@ def test_bench_compare_keeps_the_calls_for_a_paired_verdict() -> None:
 def test_a_decided_interval_never_prints_as_touching_no_change() -> None:
     v = verdict.Verdict("faster", 1.004, 1.002, 1.006, "a", "b", "ratio", "x", 0.95, 300)
     assert v.sentence() == "b is faster than a: 1.004x (95% CI 1.002-1.006x, n=300).", v.sentence()
+
+
+def test_slower_reads_as_how_many_times_longer_and_a_margin_absorbs_trivial_gaps() -> None:
+    rng = np.random.default_rng(3)
+    steady, start_up = rng.normal(10, 0.5, 300), rng.normal(22.5, 1, 300)
+    v = verdict.ratio(steady, start_up, labels=("steady", "start-up"))
+    assert v.word == "slower" and v.sentence().startswith("start-up is slower than steady: 2.2"), v.sentence()
+    near = verdict.ratio(steady, steady * 0.993, paired=True, margin=0.02)
+    assert near.word == verdict.SAME and "beyond +/-2%" in near.sentence(), near.sentence()
