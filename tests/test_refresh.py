@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
 from labkit.core import paths
 from labkit.workbook import catalog, cli, refresh
@@ -14,16 +14,6 @@ from labkit.workbook import catalog, cli, refresh
 pytestmark = pytest.mark.slow
 
 PARAMETERS = 'profile = "quick"\nseed = 0\ndevice = "auto"\nreveal_solutions = False'
-
-
-def _notebook(folder: Path, name: str, source: str) -> Path:
-    cell = new_code_cell(PARAMETERS)
-    cell.metadata["tags"] = ["parameters"]
-    nb = new_notebook(cells=[cell, new_code_cell(source)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = folder / f"{name}.ipynb"
-    nbformat.write(nb, path)
-    return path
 
 
 @pytest.fixture
@@ -42,8 +32,11 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 SHOW = "import os\nprint('PASS: ran', os.environ['LABKIT_RUN_ID'], os.environ['LABKIT_REVEAL_SOLUTIONS'])"
 
 
-def test_refresh_copies_one_runs_outputs_into_every_notebook(folder: Path, tmp_path: Path) -> None:
-    first, second = _notebook(folder, "90_first", SHOW), _notebook(folder, "91_second", SHOW)
+def test_refresh_copies_one_runs_outputs_into_every_notebook(
+    folder: Path, tmp_path: Path, notebook_writer: Callable[..., Path]
+) -> None:
+    first = notebook_writer(folder, "90_first", PARAMETERS, SHOW)
+    second = notebook_writer(folder, "91_second", PARAMETERS, SHOW)
     run_dir, outcomes = refresh.refresh(timeout_s=120, progress=False)
     assert [(o.notebook, o.status, o.checks_passed) for o in outcomes] == [
         ("90_first", "ok", 1),
@@ -57,9 +50,11 @@ def test_refresh_copies_one_runs_outputs_into_every_notebook(folder: Path, tmp_p
     )
 
 
-def test_a_failed_refresh_changes_no_notebook(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    first = _notebook(folder, "90_first", SHOW)
-    _notebook(folder, "92_broken", "raise ValueError('lesson broke')")
+def test_a_failed_refresh_changes_no_notebook(
+    folder: Path, capsys: pytest.CaptureFixture[str], notebook_writer: Callable[..., Path]
+) -> None:
+    first = notebook_writer(folder, "90_first", PARAMETERS, SHOW)
+    notebook_writer(folder, "92_broken", PARAMETERS, "raise ValueError('lesson broke')")
     before = first.read_text()
     assert cli.main(["refresh", "--no-progress"]) == 1
     assert "failed in 92_broken (failed: cell" in capsys.readouterr().err

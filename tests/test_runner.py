@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 import psutil
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 
 from labkit.core import envinfo, paths
 from labkit.workbook import catalog, cli, runner
@@ -17,27 +17,21 @@ from labkit.workbook.params import Param
 pytestmark = pytest.mark.slow
 
 
-def write_notebook(folder: Path, name: str, *sources: str) -> Path:
-    cell = new_code_cell('profile = "quick"\nseed = 0\ndevice = "auto"\nwork = 1')
-    cell.metadata["tags"] = ["parameters"]
-    nb = new_notebook(cells=[cell, *(new_code_cell(s) for s in sources)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = folder / f"{name}.ipynb"
-    nbformat.write(nb, path)
-    return path
+PARAMETERS = 'profile = "quick"\nseed = 0\ndevice = "auto"\nwork = 1'
 
 
 @pytest.fixture
-def series(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def series(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notebook_writer: Callable[..., Path]) -> Path:
     folder = tmp_path / "notebooks"
     folder.mkdir()
     names = ("90_ok", "91_fails", "92_sleeps")
-    write_notebook(folder, names[0], "print(f'PASS: one (work={work})')", "print('PASS: two')")
-    write_notebook(folder, names[1], "print('PASS: before')", "raise ValueError('lesson broke')")
+    notebook_writer(folder, names[0], PARAMETERS, "print(f'PASS: one (work={work})')", "print('PASS: two')")
+    notebook_writer(folder, names[1], PARAMETERS, "print('PASS: before')", "raise ValueError('lesson broke')")
     pidfile = tmp_path / "kernel.pid"
-    write_notebook(
+    notebook_writer(
         folder,
         names[2],
+        PARAMETERS,
         f"import os, time\nopen({str(pidfile)!r}, 'w').write(str(os.getpid()))",
         "time.sleep(120)",
     )
