@@ -59,11 +59,14 @@ class Comparison:
     times_a_ms: tuple[float, ...] = field(default=(), repr=False)
     times_b_ms: tuple[float, ...] = field(default=(), repr=False)
 
-    def verdict(self, *, a: str = "a", b: str = "b", statistic: float | str = 50) -> Verdict:
-        """b against a per call: "faster", "slower" or "no detectable difference", from a paired bootstrap
-        of the interleaved calls (a call of b is compared with the call of a made just before it)."""
+    def verdict(
+        self, *, a: str = "a", b: str = "b", statistic: float | str = 50, margin: float = verdict.MARGIN
+    ) -> Verdict:
+        """b against a per call: "faster", "slower" or "no detectable difference" (within `margin`), from a
+        paired bootstrap of the interleaved calls (a call of b is compared with the call of a made just
+        before it)."""
         return verdict.ratio(
-            self.times_a_ms, self.times_b_ms, labels=(a, b), statistic=statistic, paired=True
+            self.times_a_ms, self.times_b_ms, labels=(a, b), statistic=statistic, paired=True, margin=margin
         )
 
 

@@ -4,7 +4,8 @@ Every notebook that compares two things prints one of these instead of writing t
 `ratio` compares a statistic of two samples (latencies: the median or a percentile) with a bootstrap
 confidence interval, paired when the samples were taken interleaved; `difference` compares the mean of
 repeated results (accuracy over seeds) with Student's t interval. The word follows from the interval
-alone: it excludes "no change", or the verdict is "no detectable difference".
+alone: it excludes "no change" (for a ratio, by more than `MARGIN`), or the verdict is "no detectable
+difference".
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 SAME = "no detectable difference"
+MARGIN = 0.02  # a ratio within 2% of 1 is too small to matter, however narrow its interval
 _COMPARATIVES = {"faster", "slower", "better", "worse", "smaller", "larger", "higher", "lower"}
 
 
@@ -49,10 +51,11 @@ class Verdict:
                 return digits
         return 5
 
-    def sentence(self) -> str:
-        """One printed sentence with the word, the estimate and its interval. A ratio below 1 is shown
-        inverted ("slower: 2.25x" rather than 0.44x), so the figure always reads as "by how much"."""
-        digits = self._digits()
+    def sentence(self, digits: int | None = None) -> str:
+        """One printed sentence with the word, the estimate and its interval (to `digits` decimals, or just
+        enough). A ratio below 1 is shown inverted ("slower: 2.25x" rather than 0.44x), so the figure
+        always reads as "by how much"."""
+        digits = self._digits() if digits is None else digits
         if self.kind == "ratio":
             estimate, low, high = self.estimate, self.low, self.high
             if self.decided and estimate < 1.0:
@@ -98,15 +101,16 @@ def ratio(
     confidence: float = 0.95,
     resamples: int = 2000,
     seed: int = 0,
-    margin: float = 0.0,
+    margin: float = MARGIN,
 ) -> Verdict:
     """How much better `b` is than `a` as a ratio of a statistic (a percentile, or "mean") of two samples.
 
     With `lower_is_better` (latencies) the estimate is stat(a) / stat(b), so 2.0 means b takes half the
     time; otherwise stat(b) / stat(a). `paired` resamples the i-th values of both together, as for calls
-    timed interleaved (a, b, a, b, ...). The interval is the bootstrap's percentile interval. With a
+    timed interleaved (a, b, a, b, ...). The interval is the bootstrap's percentile interval. With the
     `margin` (0.02 = 2%), b is "faster" only when the whole interval lies above 1 + margin (and "slower"
-    below 1 / (1 + margin)): a difference too small to matter is "no detectable difference" too.
+    below 1 / (1 + margin)): thousands of interleaved calls make an interval so narrow that a 0.3% order
+    effect would otherwise count, so a difference too small to matter is "no detectable difference" too.
     """
     x, y = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
     if x.size < 2 or y.size < 2:

@@ -64,5 +64,19 @@ def test_slower_reads_as_how_many_times_longer_and_a_margin_absorbs_trivial_gaps
     steady, start_up = rng.normal(10, 0.5, 300), rng.normal(22.5, 1, 300)
     v = verdict.ratio(steady, start_up, labels=("steady", "start-up"))
     assert v.word == "slower" and v.sentence().startswith("start-up is slower than steady: 2.2"), v.sentence()
-    near = verdict.ratio(steady, steady * 0.993, paired=True, margin=0.02)
+    near = verdict.ratio(steady, steady * 0.993, paired=True)
     assert near.word == verdict.SAME and "beyond +/-2%" in near.sentence(), near.sentence()
+    strict = verdict.ratio(steady, steady * 0.993, paired=True, margin=0.0)
+    assert strict.word == "faster", strict.sentence()
+
+
+def test_interleaved_comparisons_use_the_margin_and_print_to_chosen_decimals() -> None:
+    rng = np.random.default_rng(4)
+    first = rng.normal(10, 0.2, 2000)
+    timing = bench.summarize((first * 1e6).astype(int), batch_size=1)
+    pair = bench.Comparison(timing, timing, 1.0, 1.0, tuple(first), tuple(first * 1.004))
+    v = pair.verdict(a="first", b="second")
+    assert v.word == verdict.SAME and v.margin == verdict.MARGIN == 0.02, v
+    assert v.sentence(digits=3).startswith(
+        "second vs first: no detectable difference beyond +/-2%, 0.996x"
+    ), v.sentence(digits=3)
