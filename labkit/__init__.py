@@ -3,7 +3,7 @@
 The top level holds what a notebook cell types most (`check`, `exercise`, `verdict`, `ledger`, `data`,
 `bench`, `notebook`);
 the subpackages are the layers: `core` (paths, files, the machine, seeds, TensorFlow's environment),
-`workbook` (parameters, catalog, runner, CLI, report), `models`, `compress`, `serve` and `ops`.
+`workbook` (parameters, catalog, runner, CLI, report), `models`, `compress`, `runtimes`, `serve` and `ops`.
 `import labkit` stays light (no TensorFlow, no torch): modules load on first attribute access, so
 `labkit.ledger.record(...)` works after a bare `import labkit`.
 """

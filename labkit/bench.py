@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,6 +210,69 @@ def compare(
         throughput_ratio=timing_b.throughput_sps / timing_a.throughput_sps,
         times_a_ms=tuple(t / 1e6 for t in times_a),
         times_b_ms=tuple(t / 1e6 for t in times_b),
+    )
+
+
+@dataclass(frozen=True)
+class Race:
+    """Several callables timed round-robin in one run, so machine load hits all of them alike."""
+
+    timings: dict[str, Timing]
+    times_ms: dict[str, tuple[float, ...]] = field(repr=False)
+
+    def fastest(self) -> str:
+        """The name with the lowest p50."""
+        return min(self.timings, key=lambda name: self.timings[name].p50_ms)
+
+    def verdict(
+        self, a: str, b: str, *, statistic: float | str = 50, margin: float = verdict.MARGIN
+    ) -> Verdict:
+        """b against a per call, paired over the rounds (each round times every callable once)."""
+        return verdict.ratio(
+            self.times_ms[a], self.times_ms[b], labels=(a, b), statistic=statistic, paired=True, margin=margin
+        )
+
+
+def race(
+    fns: Mapping[str, Callable[[], Any]],
+    batch_size: int = 1,
+    *,
+    iterations: int | None = 200,
+    warmup: int = 20,
+    threads: int | None = None,
+    time_budget_s: float | None = None,
+    block: int = 1,
+    clock: Clock = time.perf_counter_ns,
+) -> Race:
+    """Time every callable in turn, round after round: `compare` for more than two.
+
+    With `block` > 1 a round calls each callable `block` times in a row (timed) after one untimed call:
+    alternating call by call makes each model evict the others' weights from the CPU caches, a cost a
+    server running one model does not pay. `iterations` counts timed calls per callable.
+    """
+    if len(fns) < 2:
+        raise ValueError(f"a race needs at least two callables; got {len(fns)}.")
+    if block < 1:
+        raise ValueError(f"block must be >= 1; got {block}.")
+    _check_counts(iterations, warmup, time_budget_s)
+    _warm_up(list(fns.values()), warmup, None)
+    durations: dict[str, list[int]] = {name: [] for name in fns}
+    budget_ns = None if time_budget_s is None else int(time_budget_s * 1e9)
+    started, rounds = clock(), 0
+    while (iterations is None or rounds * block < iterations) and (
+        budget_ns is None or rounds == 0 or clock() - started < budget_ns
+    ):
+        for name, fn in fns.items():
+            if block > 1:
+                fn()
+            for _ in range(block):
+                start = clock()
+                fn()
+                durations[name].append(clock() - start)
+        rounds += 1
+    return Race(
+        timings={name: summarize(d, batch_size, threads) for name, d in durations.items()},
+        times_ms={name: tuple(t / 1e6 for t in d) for name, d in durations.items()},
     )
 
 

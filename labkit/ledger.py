@@ -7,6 +7,7 @@ was measured. Writers on one machine are serialised by a lock file, so lines are
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -36,6 +37,7 @@ KEYS = (
     "timestamp",
     "labkit_version",
     "git_commit",
+    "hardware",
 )
 _METRIC_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 _context: dict[str, Any] = {}
@@ -93,10 +95,16 @@ def record(
         "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "labkit_version": __version__,
         "git_commit": envinfo.git_commit(),
+        "hardware": _hardware(),
     }
     entry.update(merged)
     append(entry, path)
     return entry
+
+
+@functools.cache
+def _hardware() -> dict[str, Any]:
+    return envinfo.hardware()
 
 
 def append(entry: dict[str, Any], path: Path | None = None) -> None:

@@ -26,9 +26,10 @@ _TABLE_HEADER = re.compile(r"^metric\s+value\s+unit\s+framework$")
 _STATUS_LINE = re.compile(r"^(\d\d_\w+)\s+(ok|failed|timeout|running|not run)\s+(\d+) checks\s+([\d.]+) s")
 MAX_NOTEBOOK_S = 120.0
 # The case study trains MobileNetV2 for 12 epochs (fewer do not reach 0.95 test accuracy on every seed) and
-# converts it three times (about 7 s of one core each): 130-140 s on a 2-core CPU, the one known excess.
-OVER_BUDGET_S = {"13_case_study_image_classifier": 150.0}
-MAX_SERIES_MIN = 12.0
+# converts it three times (7-15 s each): 130-160 s on a 2-core CPU as the machine's speed varies, the one
+# known excess.
+OVER_BUDGET_S = {"13_case_study_image_classifier": 180.0}
+MAX_SERIES_MIN = 16.0  # 16 notebooks, about a minute each
 
 
 @cache

@@ -47,6 +47,18 @@ def test_trade_offs_group_a_technique_and_framework_by_metric_name() -> None:
     assert [r["technique"] for r in only_torch] == ["pruning"], only_torch
 
 
+def test_runtime_metrics_take_the_framework_from_the_record() -> None:
+    _record("runtimes.cnn.openvino.int8.accuracy_drop_pts", 0.3, "r1", "torch")
+    _record("runtimes.cnn.openvino.int8.speedup", 1.4, "r1", "torch")
+    _record("runtimes.cnn.litert.int8.accuracy_drop_pts", 0.0, "r1", "keras")
+    _record("runtimes.best_int8_speedup", 2.5, "r1", "none")
+    rows = {(r["technique"], r["framework"]): r for r in dashboard.trade_offs(ledger.read())}
+    assert sorted(rows) == [("runtimes.cnn.litert.int8", "keras"), ("runtimes.cnn.openvino.int8", "torch")], (
+        rows
+    )
+    assert rows[("runtimes.cnn.openvino.int8", "torch")]["speedup"] == 1.4, rows
+
+
 def test_trade_offs_use_the_newest_record_and_one_run_when_asked() -> None:
     _record("quantization.keras.int8.accuracy_drop_pts", 2.0, "old")
     _record("quantization.keras.int8.accuracy_drop_pts", 0.5, "new")

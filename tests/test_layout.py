@@ -11,7 +11,7 @@ from pathlib import Path
 import labkit
 
 ROOT = Path(labkit.__file__).parent
-LAYERS = ("core", "workbook", "models", "compress", "serve", "ops")
+LAYERS = ("core", "workbook", "models", "compress", "runtimes", "serve", "ops")
 TOP_LEVEL = {"__init__", "_lazy", "bench", "check", "data", "exercise", "ledger", "notebook", "verdict"}
 MAX_LINES = 400
 
@@ -62,7 +62,7 @@ def test_lower_layers_do_not_import_the_harness_and_core_imports_no_layer() -> N
     upward = {
         module: sorted(t for t in targets if t.startswith("labkit.workbook"))
         for module, targets in edges.items()
-        if module.split(".")[1:2] in (["core"], ["models"], ["compress"], ["serve"], ["ops"])
+        if module.split(".")[1:2] in (["core"], ["models"], ["compress"], ["runtimes"], ["serve"], ["ops"])
     }
     assert {m: t for m, t in upward.items() if t} == {}, "lower layers import labkit.workbook at import time"
     core = {

@@ -199,3 +199,23 @@ def import_torchao() -> ModuleType:
         import torchao
         import torchao.quantization  # noqa: F401  (the module notebook 05 uses)
     return torchao
+
+
+def pt2e_int8(model: nn.Module, example: torch.Tensor, calibration: torch.Tensor) -> torch.fx.GraphModule:
+    """Static int8 with PT2E as notebook 05 teaches it: export with a dynamic batch, X86InductorQuantizer,
+    calibrate on real inputs, convert. Compile the result (`torch.compile`) to get x86's int8 kernels."""
+    import_torchao()
+    from torchao.quantization.pt2e import allow_exported_model_train_eval
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
+
+    batch = torch.export.Dim("batch")
+    graph = torch.export.export(model.eval(), (example,), dynamic_shapes=({0: batch},)).module()
+    quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
+    prepared = prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        for chunk in calibration.split(32):
+            prepared(chunk)
+    converted = convert_pt2e(prepared)
+    allow_exported_model_train_eval(converted)  # exported graphs refuse .eval() unless told how to switch
+    return converted

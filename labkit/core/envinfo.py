@@ -65,6 +65,34 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+# What each /proc/cpuinfo flag means for inference: the vector width, and int8 or bfloat16 dot products.
+INSTRUCTION_SETS = {
+    "avx2": "AVX2 (256-bit vectors)",
+    "avx512f": "AVX-512 (512-bit vectors)",
+    "avx512_vnni": "AVX-512 VNNI (int8 dot products)",
+    "avx_vnni": "AVX-VNNI (int8 dot products, 256-bit)",
+    "avx512_bf16": "AVX-512 BF16 (bfloat16 dot products)",
+    "amx_int8": "AMX-INT8 (int8 tile matrix multiply)",
+    "amx_bf16": "AMX-BF16 (bfloat16 tile matrix multiply)",
+    "asimddp": "ARM dot product (int8)",
+}
+
+
+def instruction_sets() -> dict[str, bool]:
+    """Which of the instruction sets that decide int8 and bfloat16 speed this CPU has."""
+    flags = cpu_flags()
+    return {name: name in flags for name in INSTRUCTION_SETS}
+
+
+def hardware() -> dict[str, Any]:
+    """The facts a timing depends on, carried by every ledger record: CPU, usable CPUs, instruction sets."""
+    return {
+        "cpu": cpu_model(),
+        "usable_cpus": usable_cpus(),
+        "instruction_sets": sorted(name for name, present in instruction_sets().items() if present),
+    }
+
+
 def usable_cpus() -> int:
     """CPUs this process may run on (affinity), which is what thread pools should use."""
     try:
@@ -153,6 +181,7 @@ def report() -> dict[str, Any]:
         "usable_cpus": usable_cpus(),
         "int8_dot_product": sorted(flags & {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp"}),
         "avx2": "avx2" in flags,
+        "instruction_sets": instruction_sets(),
         "threads": thread_settings(),
         "gpu": gpu_summary(),
         "memory": memory_gb(),

@@ -114,3 +114,42 @@ def without_preprocessing(model: Any) -> Any:
     pixels = keras.Input(model.input_shape[1:], name="pixels")
     features = model.get_layer(BASE_LAYER)(pixels)
     return keras.Model(pixels, model.get_layer("probabilities")(features))
+
+
+def case_study_champion(
+    pixels: dict[str, Any], labels: dict[str, Any], *, settings: dict[str, Any]
+) -> tuple[Any, str]:
+    """Notebook 13's registered champion (its checksum verified) and a line saying where it came from.
+
+    When 13 has not run here (or its file is damaged), the same architecture is trained on the same data
+    with 13's settings (image size, alpha, epochs, rate; Adam with one warm-up epoch and cosine decay,
+    without 13's augmentation), and the line says so: a stand-in, not 13's model.
+    """
+    from labkit.core import paths
+    from labkit.ops import registry
+
+    root = paths.artifacts_dir() / "case_study" / "registry"
+    if (root / "index.json").exists():
+        models = registry.ModelRegistry(root, "shapes_classifier")
+        try:
+            version = models.resolve("champion")
+            return models.load(version), f"notebook 13's registered champion ({version})"
+        except (FileNotFoundError, ValueError) as error:
+            reason = str(error)
+    else:
+        reason = f"notebook 13 has not saved its registry here ({root})"
+    keras = tf_env.import_tensorflow().keras
+    epochs, rate, batch = settings["epochs"], settings["learning_rate"], settings["batch_size"]
+    print(
+        f"{reason}: training a stand-in, 13's architecture and settings for {epochs} epochs (about a minute)."
+    )
+    model = build(
+        int(labels["train"].max()) + 1, settings["image_size"], settings["alpha"], seed=settings["seed"]
+    )
+    per_epoch = -(-len(labels["train"]) // batch)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, (epochs - 1) * per_epoch or 1, warmup_target=rate, warmup_steps=per_epoch
+    )
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy")
+    model.fit(pixels["train"], labels["train"], batch_size=batch, epochs=epochs, verbose=0, shuffle=True)
+    return model, "a stand-in trained here (run notebook 13 to use its registered model)"

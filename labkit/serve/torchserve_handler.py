@@ -7,11 +7,17 @@ Packed into the model archive as it is, so it imports only what a TorchServe wor
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import numpy as np
 import torch
-from ts.torch_handler.base_handler import BaseHandler
+
+# TorchServe's base handler imports OpenVINO's torch.compile backend whenever OpenVINO is installed (for
+# notebook 14): the OpenVINO runtime in every worker, a few hundred MB each, and a warning. This handler
+# never compiles, so that import is answered "not installed" unless OpenVINO is already in the process.
+sys.modules.setdefault("openvino.torch", None)  # type: ignore[arg-type]
+from ts.torch_handler.base_handler import BaseHandler  # noqa: E402
 
 FEATURES = 784
 MAX_EXAMPLES = 1024

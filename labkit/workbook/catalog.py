@@ -287,6 +287,21 @@ _ENTRIES = (
         ),
     ),
     NotebookEntry(
+        "14_deployment_runtimes",
+        "Deployment runtimes: ONNX Runtime, OpenVINO with NNCF, LiteRT and torch.compile, and where int8 pays",
+        COMMON + (
+            calibration_samples(1151),
+            Param("threads", str, "1,2", help="intra-op thread counts every runtime is timed at"),
+            Param("batch_sizes", str, "1,32", help="batch sizes every runtime is timed at"),
+            Param("iterations", int, 200, minimum=10, maximum=100000, full=1000, help="rounds per race (each runtime called once a round; a race also stops at race_seconds)"),
+            Param("race_seconds", float, 2.0, minimum=0.2, maximum=600.0, full=10.0, help="time budget of one race, in seconds"),
+            Param("mobilenet_size", int, 224, minimum=32, maximum=224, help="input side of the untrained MobileNetV2 of the speed lesson"),
+            Param("mobilenet_alpha", float, 1.0, choices=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4), help="width multiplier of that MobileNetV2"),
+            Param("benchmark_seconds", int, 3, minimum=0, maximum=600, help="seconds per benchmark_app cross-check run (0 skips the cross-check)"),
+            Param("compile_torch", bool, True, help="also time torch.compile and PT2E int8 (needs a C++ compiler)"),
+        ),
+    ),
+    NotebookEntry(
         "99_results_dashboard",
         "Results dashboard: trade-offs, Keras vs PyTorch, metric history, self-check status",
         COMMON + (

@@ -43,17 +43,23 @@ def run_ids(records: Iterable[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def _split_trade_off(metric: str) -> tuple[str, str, str] | None:
-    """(technique key, framework, axis) for a trade-off metric such as quantization.keras.int8.speedup."""
+def _split_trade_off(metric: str, framework: str = "none") -> tuple[str, str, str] | None:
+    """(technique key, framework, axis) for a trade-off metric such as quantization.keras.int8.speedup.
+
+    The framework is the name's second part when it is one (`<topic>.<framework>.<what>`); names that
+    put something else there (`runtimes.<model>.<runtime>...`) take the record's framework instead.
+    """
     head, _, last = metric.rpartition(".")
     parts = head.split(".")
     if len(parts) < 2:
         return None
+    named = parts[1] in catalog.FRAMEWORKS
     for axis in TRADE_OFF_AXES:
         if last.endswith(axis):
             variant = last[: -len(axis)].rstrip("_")
-            technique = ".".join([parts[0], *parts[2:], *([variant] if variant else [])])
-            return technique, parts[1], axis
+            rest = parts[2:] if named else parts[1:]
+            technique = ".".join([parts[0], *rest, *([variant] if variant else [])])
+            return technique, parts[1] if named else framework, axis
     return None
 
 
@@ -65,7 +71,7 @@ def trade_offs(records: Iterable[dict[str, Any]], framework: str | None = None) 
     """
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for metric, entry in newest(records).items():
-        split = _split_trade_off(metric)
+        split = _split_trade_off(metric, entry.get("framework", "none"))
         if split is None or (framework and split[1] != framework):
             continue
         technique, fw, axis = split
