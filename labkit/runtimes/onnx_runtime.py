@@ -104,7 +104,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         "outputs": {o.name: _dims(o) for o in model.graph.output},
         "opset": max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
         "ir_version": model.ir_version,
-        "producer": " ".join(p for p in (model.producer_name, model.producer_version) if p and p != "None"),
+        "producer": f"{model.producer_name} {model.producer_version}".replace(" None", "").strip(),
         "nodes": len(model.graph.node),
         "bytes": source.stat().st_size,
     }
