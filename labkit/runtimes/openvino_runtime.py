@@ -8,13 +8,15 @@ takes one input shape: it is reshaped to a static batch before compiling, as the
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +90,23 @@ def quantize(model: Any, calibration: Iterable[np.ndarray]) -> Any:
     items = [np.asarray(x, dtype=np.float32)[None] for x in calibration]
     if not items:
         raise ValueError("int8 calibration needs at least one real input; got none.")
-    return nncf.quantize(model, nncf.Dataset(items), subset_size=len(items))
+    with _progress_bars_off():
+        return nncf.quantize(model, nncf.Dataset(items), subset_size=len(items))
+
+
+@contextlib.contextmanager
+def _progress_bars_off() -> Iterator[None]:
+    """NNCF draws its progress with rich's shared console; in a notebook each bar becomes a widget that a
+    saved notebook shows as an empty box. Send them to nowhere while NNCF runs."""
+    import rich
+
+    console = rich.get_console()
+    saved = console.is_jupyter, console.file
+    console.is_jupyter, console.file = False, io.StringIO()
+    try:
+        yield
+    finally:
+        console.is_jupyter, console.file = saved
 
 
 class OpenVINOModel:
