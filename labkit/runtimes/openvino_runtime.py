@@ -1,4 +1,4 @@
-"""OpenVINO: convert (SavedModel, ONNX or a torch module), quantize with NNCF, compile, call and inspect.
+"""OpenVINO: convert (SavedModel, ONNX, a torch or Keras model), quantize with NNCF, compile, call, inspect.
 
 Two OpenVINO defaults change what a "float32" measurement means, so both are explicit here: on a CPU with
 bfloat16 support the CPU plugin runs a float32 model in bfloat16 unless `INFERENCE_PRECISION_HINT` says
