@@ -220,10 +220,6 @@ class Race:
     timings: dict[str, Timing]
     times_ms: dict[str, tuple[float, ...]] = field(repr=False)
 
-    def fastest(self) -> str:
-        """The name with the lowest p50."""
-        return min(self.timings, key=lambda name: self.timings[name].p50_ms)
-
     def verdict(
         self, a: str, b: str, *, statistic: float | str = 50, margin: float = verdict.MARGIN
     ) -> Verdict:
