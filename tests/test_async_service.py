@@ -84,16 +84,47 @@ def test_answers_match_the_model_in_input_order(running: processes.ServerProcess
 
 @pytest.mark.parametrize(
     ("body", "status"),
-    [(b"{oops", 400), (json.dumps({"instances": [[0.5] * 7]}).encode(), 400), (b"0" * 60_000, 413)],
-    ids=["malformed", "wrong-shape", "oversized"],
+    [
+        (b"{oops", 400),
+        (json.dumps({"instances": [[0.5] * 7]}).encode(), 400),
+        (b"0" * 60_000, 413),
+        (b"[" * 3_000 + b"]" * 3_000, 400),
+        (b'{"instances": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", 400),
+        (b"\xff\xfe{}", 400),
+    ],
+    ids=["malformed", "wrong-shape", "oversized", "nested-3000", "nested-20000", "not-utf8"],
 )
 @pytest.mark.server
-def test_bad_requests_get_a_4xx_and_the_service_keeps_answering(
+def test_bad_requests_get_a_json_4xx_and_the_service_keeps_answering(
     running: processes.ServerProcess, body: bytes, status: int
 ) -> None:
     refused = requests.post(running.url + "/v1/predict", data=body, timeout=10)
     assert refused.status_code == status, f"{refused.status_code} (wanted {status}): {refused.text[:200]}"
+    assert refused.headers["Content-Type"].startswith("application/json"), refused.text[:200]
+    assert isinstance(refused.json().get("error"), str), refused.text[:200]
     valid = requests.post(running.url + "/v1/predict", json={"instances": ROW.tolist()}, timeout=10)
+    assert valid.status_code == 200, valid.text[:200]
+
+
+@pytest.mark.server
+def test_unknown_routes_and_methods_are_json_errors(running: processes.ServerProcess) -> None:
+    for method, path, status in (("GET", "/nope", 404), ("GET", "/v1/predict", 405)):
+        refused = requests.request(method, running.url + path, timeout=10)
+        assert refused.status_code == status and "error" in refused.json(), (path, refused.text[:200])
+
+
+@pytest.mark.server
+def test_a_body_that_never_arrives_is_a_408_and_the_connection_closes(model_file: Path) -> None:
+    import socket
+
+    with service(model_file, read_timeout_s=1) as process:
+        host, port = process.url.split("//")[1].split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as stalled:
+            stalled.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n")
+            answer = stalled.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 408") and b'"error"' in answer, answer[:200]
+            assert stalled.recv(4096) == b"", "the stalled connection was left open"
+        valid = requests.post(process.url + "/v1/predict", json={"instances": ROW.tolist()}, timeout=10)
     assert valid.status_code == 200, valid.text[:200]
 
 

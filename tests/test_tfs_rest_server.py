@@ -1,11 +1,13 @@
 """TF Serving REST conformance: labkit's server always, the real `tensorflow_model_server` when on PATH.
 
 Each server runs as a real process on 127.0.0.1 through labkit.serve.processes.ServerProcess; the model is a
-tiny SavedModel with two signatures (one input / one output, and two inputs / two outputs).
+tiny SavedModel with four signatures: one input / one output; two inputs / two outputs; a string input with
+a binary (`*_bytes`) and an int32 output; and a float input with an int32 input of another batch size.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import socket
@@ -27,6 +29,7 @@ from labkit.serve import processes, saved_models, tfs_rest_server  # noqa: E402
 pytestmark = pytest.mark.server
 
 WEIGHTS = np.arange(8, dtype=np.float32).reshape(4, 2)
+READ_TIMEOUT_S = 2.0
 REAL = shutil.which("tensorflow_model_server")
 
 
@@ -52,10 +55,30 @@ def export_tiny(target: Path, scale: float) -> None:
         def pair(self, a, b):
             return {"sum": a + b, "diff": a - b}
 
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+        def binary(self, image_bytes):
+            return {
+                "doubled_bytes": tf.strings.join([image_bytes, image_bytes]),
+                "length": tf.strings.length(image_bytes),
+            }
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, 2], tf.float32, name="x"),
+                tf.TensorSpec([None], tf.int32, name="factor"),
+            ]
+        )
+        def scaled(self, x, factor):
+            return {"y": x * tf.cast(tf.reduce_sum(factor), tf.float32)}
+
     module = Tiny()
-    tf.saved_model.save(
-        module, str(target), signatures={"serving_default": module.serve, "pair": module.pair}
-    )
+    signatures = {
+        "serving_default": module.serve,
+        "pair": module.pair,
+        "binary": module.binary,
+        "scaled": module.scaled,
+    }
+    tf.saved_model.save(module, str(target), signatures=signatures)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +93,7 @@ def labkit_command(base: Path, port: int, batching_file: Path | None = None) -> 
     command, _ = tfs_rest_server.server_command(
         "tiny", base, port, batching_file=batching_file, poll_s=0.2, prefer_real=False
     )
-    return [*command, "--max_body_bytes=20000"]
+    return [*command, "--max_body_bytes=20000", f"--read_timeout_s={READ_TIMEOUT_S}"]
 
 
 def real_command(base: Path, port: int) -> list[str]:
@@ -184,6 +207,111 @@ def test_unknown_model_version_and_label_get_404(server) -> None:
     ):
         code, answer = call(url, {"instances": [[1, 0, 0, 0]]})
         assert code == 404 and "error" in answer, (url, code, answer)
+    predict_ok(server)
+
+
+def test_servable_not_found_is_worded_as_the_real_server_words_it(server) -> None:
+    """Clients parse these messages, so they match TensorFlow Serving's documented wording."""
+    root = server.url.rsplit("/", 1)[0]
+    for url, expected in (
+        (root + "/other:predict", "Servable not found for request: Latest(other)"),
+        (server.url + "/versions/9:predict", "Servable not found for request: Specific(tiny, 9)"),
+    ):
+        code, answer = call(url, {"instances": [[1, 0, 0, 0]]})
+        assert (code, answer.get("error")) == (404, expected), (url, code, answer)
+
+
+def b64(data: bytes) -> dict[str, str]:
+    return {"b64": base64.b64encode(data).decode()}
+
+
+def test_binary_inputs_in_b64_and_bytes_outputs_come_back_in_b64(server) -> None:
+    blobs = [b"\x00\xffimage", b"\x89PNG\r\n"]
+    status, answer = call(
+        server.url + ":predict", {"signature_name": "binary", "instances": [b64(b) for b in blobs]}
+    )
+    expected = [{"doubled_bytes": b64(b + b), "length": len(b)} for b in blobs]
+    assert (status, answer) == (200, {"predictions": expected}), answer
+    status, answer = call(
+        server.url + ":predict", {"signature_name": "binary", "inputs": {"image_bytes": [b64(blobs[0])]}}
+    )
+    wanted = {"outputs": {"doubled_bytes": [b64(blobs[0] * 2)], "length": [len(blobs[0])]}}
+    assert (status, answer) == (200, wanted), answer
+    status, answer = call(server.url + ":predict", {"signature_name": "binary", "instances": ["text"]})
+    assert status == 200 and answer["predictions"][0]["length"] == 4, answer
+
+
+def test_columnar_inputs_may_differ_in_their_0th_dimension(server) -> None:
+    body = {"signature_name": "scaled", "inputs": {"x": [[1, 2], [3, 4]], "factor": [1, 2, 3]}}
+    status, answer = call(server.url + ":predict", body)
+    assert (status, answer) == (200, {"outputs": [[6.0, 12.0], [18.0, 24.0]]}), answer
+
+
+@pytest.mark.parametrize(
+    ("factor", "shown"),
+    [(2**32, "4294967296"), (-(2**31) - 1, "-2147483649"), (1.5, "1.5"), (2**70, str(2**70)), ("3", '"3"')],
+    ids=["over-int32", "under-int32", "fraction", "over-int64", "string"],
+)
+def test_an_int32_input_refuses_values_it_cannot_hold(server, factor, shown) -> None:
+    body = {"signature_name": "scaled", "inputs": {"x": [[1, 2]], "factor": [1, factor]}}
+    code, answer = call(server.url + ":predict", body)
+    assert code == 400 and "error" in answer, (code, answer)
+    if server.kind == "labkit":
+        assert all(w in answer["error"] for w in ("'factor'", "int32", shown)), answer
+    predict_ok(server)
+
+
+@pytest.mark.parametrize("depth", [3_000, 100_000])
+def test_deeply_nested_json_is_a_400_json_error(server, depth: int) -> None:
+    body = b'{"instances": ' + b"[" * depth + b"]" * depth + b"}"
+    if len(body) > 20_000 and server.kind == "labkit":
+        body = b"[" * 9_000 + b"]" * 9_000  # under the test server's body limit
+    code, answer = call(server.url + ":predict", body)
+    assert code == 400 and "error" in answer, (code, answer)
+    predict_ok(server)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/v1/other", 404), ("DELETE", "/v1/models/tiny:predict", 405), ("GET", "/", 404)],
+)
+def test_every_error_body_is_json_with_an_error_key(server, method: str, path: str, status: int) -> None:
+    root = server.url.split("/v1/")[0]
+    request = urllib.request.Request(root + path, method=method)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    body = refused.value.read()
+    assert refused.value.code == status, (refused.value.code, body[:200])
+    assert refused.value.headers.get_content_type() == "application/json", body[:200]
+    assert isinstance(json.loads(body).get("error"), str), body[:200]
+
+
+def test_bad_base64_is_a_400_naming_the_input(server) -> None:
+    code, answer = call(
+        server.url + ":predict", {"signature_name": "binary", "instances": [{"b64": "not base64!"}]}
+    )
+    assert code == 400 and "error" in answer, (code, answer)
+    if server.kind == "labkit":
+        assert "'image_bytes'" in answer["error"] and "base64" in answer["error"], answer
+
+
+def test_stalled_connections_are_answered_and_closed(server) -> None:
+    if server.kind != "labkit":
+        pytest.skip("--read_timeout_s is a labkit extension")
+    host, port = server.url.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as body_never_sent:
+        body_never_sent.sendall(
+            b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+        )
+        with socket.create_connection((host, int(port)), timeout=10) as headers_never_ended:
+            headers_never_ended.sendall(b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\n")
+            start = time.perf_counter()
+            answer = body_never_sent.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 408") and b'"error"' in answer, answer[:200]
+            assert body_never_sent.recv(4096) == b"", "the stalled connection was left open"
+            assert headers_never_ended.recv(4096) == b"", "a connection with unfinished headers stayed open"
+            waited = time.perf_counter() - start
+    assert waited < READ_TIMEOUT_S + 3, f"closed after {waited:.1f} s; the timeout is {READ_TIMEOUT_S} s"
     predict_ok(server)
 
 

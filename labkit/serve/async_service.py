@@ -1,7 +1,7 @@
 """An async inference service with dynamic micro-batching (notebook 11), on aiohttp.
 
-POST /v1/predict is answered through `labkit.serve.batching.MicroBatcher`, with 503 back-pressure, 400/413 for
-bad requests, a graceful drain on SIGTERM and Prometheus metrics on /metrics.
+POST /v1/predict is answered through `labkit.serve.batching.MicroBatcher`, with 503 back-pressure, JSON
+400/408/413 errors for bad requests, a graceful drain on SIGTERM and Prometheus metrics on /metrics.
 Run: `python -m labkit.serve.async_service --model model.torchscript.pt --port PORT [--max_batch 32 ...]`.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
 
@@ -18,16 +17,17 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from labkit.ops.monitor import ModelMonitor
-from labkit.serve import processes
+from labkit.serve import json_http, processes
 from labkit.serve.batching import MicroBatcher, Overloaded, Predict
 
 
 def parse_instances(body: bytes, features: int) -> np.ndarray:
     """`{"instances": [[...], ...]}` as float32 [n, features], or ValueError naming what is wrong."""
-    try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"malformed JSON: {error}") from None
+    return instances_array(json_http.loads(body), features)
+
+
+def instances_array(payload: object, features: int) -> np.ndarray:
+    """A decoded body's instances as float32 [n, features], or ValueError naming what is wrong."""
     if not isinstance(payload, dict) or "instances" not in payload:
         raise ValueError('the body must be a JSON object {"instances": [[...], ...]}.')
     try:
@@ -42,18 +42,26 @@ def parse_instances(body: bytes, features: int) -> np.ndarray:
 
 
 def build_app(
-    batcher: MicroBatcher, monitor: ModelMonitor, *, features: int, max_body_bytes: int
+    batcher: MicroBatcher,
+    monitor: ModelMonitor,
+    *,
+    features: int,
+    max_body_bytes: int,
+    read_timeout_s: float = 30.0,
 ) -> web.Application:
-    """The aiohttp application: POST /v1/predict, GET /healthz, GET /metrics."""
-    app = web.Application(client_max_size=max_body_bytes)
+    """The aiohttp application: POST /v1/predict, GET /healthz, GET /metrics; errors are JSON."""
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[json_http.errors])
 
     async def predict(request: web.Request) -> web.Response:
         with monitor.track():
             try:
-                x = parse_instances(await request.read(), features)
+                payload = await json_http.read_json(
+                    request, timeout_s=read_timeout_s, max_bytes=max_body_bytes
+                )
+                x = instances_array(payload, features)
             except ValueError as error:
                 monitor.errors.labels(**monitor.labels, kind="bad_request").inc()
-                return web.json_response({"error": str(error)}, status=400)
+                return json_http.error_response(getattr(error, "status", 400), str(error))
             try:
                 y = await batcher.submit(x)
             except Overloaded as error:
@@ -135,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max_wait_ms", type=float, default=2.0)
     parser.add_argument("--queue_limit", type=int, default=256)
     parser.add_argument("--max_body_bytes", type=int, default=4 * 2**20)
+    parser.add_argument("--read_timeout_s", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args(argv)
@@ -156,12 +165,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     monitor = ModelMonitor(args.model.stem.split(".")[0], args.version)
-    app = build_app(batcher, monitor, features=args.features, max_body_bytes=args.max_body_bytes)
+    app = build_app(
+        batcher,
+        monitor,
+        features=args.features,
+        max_body_bytes=args.max_body_bytes,
+        read_timeout_s=args.read_timeout_s,
+    )
     print(
         f"serving {args.model.name} on http://{processes.HOST}:{args.port} (max_batch {args.max_batch})",
         flush=True,
     )
-    web.run_app(app, host=processes.HOST, port=args.port, print=None, shutdown_timeout=30)
+    web.run_app(
+        app,
+        host=processes.HOST,
+        port=args.port,
+        print=None,
+        shutdown_timeout=30,
+        keepalive_timeout=args.read_timeout_s,
+    )
     return 0
 
 

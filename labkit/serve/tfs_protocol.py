@@ -5,21 +5,26 @@ Shared by `labkit.serve.tfs_rest_server`; it follows TF Serving's api_rest docum
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from labkit.serve.json_http import RequestError
 from labkit.serve.saved_models import Version
 
-_DTYPES = {"float32": "DT_FLOAT", "float64": "DT_DOUBLE", "int32": "DT_INT32", "int64": "DT_INT64"}
-
-
-class RequestError(Exception):
-    """A client mistake: answered with this status and {"error": message}."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+_DTYPES = {
+    "float32": "DT_FLOAT",
+    "float64": "DT_DOUBLE",
+    "int32": "DT_INT32",
+    "int64": "DT_INT64",
+    "string": "DT_STRING",
+    "bool": "DT_BOOL",
+}
 
 
 def spec_json(spec: Any) -> dict[str, Any]:
@@ -31,16 +36,102 @@ def spec_json(spec: Any) -> dict[str, Any]:
     }
 
 
+def is_b64(value: Any) -> bool:
+    """`{"b64": "..."}`: the documented encoding of one binary string value."""
+    return isinstance(value, dict) and set(value) == {"b64"}
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    """Every non-list value of a nested list, depth first."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _refuse(name: str, spec: Any, value: Any, *, why: str) -> RequestError:
+    shown = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else repr(value)
+    return RequestError(400, f"input {name!r} has dtype {spec.dtype.name}; {shown[:80]} {why}.")
+
+
+def _strings(name: str, value: Any, spec: Any) -> np.ndarray:
+    """A DT_STRING input: JSON strings as UTF-8 bytes, `{"b64": ...}` objects decoded from base64."""
+
+    def decode(leaf: Any) -> bytes:
+        if isinstance(leaf, str):
+            return leaf.encode("utf-8")
+        if is_b64(leaf) and isinstance(leaf["b64"], str):
+            try:
+                return base64.b64decode(leaf["b64"], validate=True)
+            except binascii.Error:
+                raise _refuse(name, spec, leaf, why="is not valid base64") from None
+        raise _refuse(name, spec, leaf, why='is neither a string nor {"b64": "<base64>"}')
+
+    def walk(item: Any) -> Any:
+        return [walk(i) for i in item] if isinstance(item, list) else decode(item)
+
+    array = np.array(walk(value), dtype=object)
+    if any(not isinstance(leaf, bytes) for leaf in array.flat):
+        raise RequestError(400, f"input {name!r} has nested lists of uneven length.")
+    return array
+
+
+def _numbers(name: str, value: Any, spec: Any) -> np.ndarray:
+    """A numeric or boolean input, refused (naming the value) when a value does not fit the dtype."""
+    dtype = np.dtype(spec.dtype.as_numpy_dtype)
+    try:
+        raw = np.asarray(value)
+    except ValueError:
+        raise RequestError(400, f"input {name!r} has nested lists of uneven length.") from None
+    if raw.size == 0:
+        return raw.astype(dtype)
+    wanted = {"b": "true or false", "i": "an integer", "u": "an integer", "f": "a number"}[dtype.kind]
+    accepted = {"b": "b", "i": "iu", "u": "iu", "f": "iuf"}[dtype.kind]
+    if raw.dtype.kind not in accepted:
+        bad = next((leaf for leaf in _leaves(value) if _misfit(leaf, dtype)), None)
+        if bad is None and dtype.kind == "f" and raw.dtype == object:
+            raw = raw.astype(np.float64)  # integers beyond int64, all of them numbers
+        elif dtype.kind in "iu" and isinstance(bad, int) and not isinstance(bad, bool):
+            raise _refuse(name, spec, bad, why=f"is out of its range {_range(dtype)}")
+        else:
+            raise _refuse(name, spec, bad, why=f"is not {wanted}")
+    if dtype.kind in "iu":
+        low, high = raw.min(), raw.max()
+        if not _fits(int(low), dtype) or not _fits(int(high), dtype):
+            bad = int(low) if not _fits(int(low), dtype) else int(high)
+            raise _refuse(name, spec, bad, why=f"is out of its range {_range(dtype)}")
+    with np.errstate(over="ignore"):
+        array = raw.astype(dtype)
+    if dtype.kind == "f":
+        overflow = np.isinf(array) & np.isfinite(raw)
+        if overflow.any():
+            raise _refuse(name, spec, float(raw[overflow][0]), why=f"is out of its range {_range(dtype)}")
+    return array
+
+
+def _misfit(leaf: Any, dtype: np.dtype) -> bool:
+    """Whether one JSON value cannot be taken as `dtype` (bools only for bool, integers only for ints)."""
+    if not isinstance(leaf, (bool, int, float)) or isinstance(leaf, bool) != (dtype.kind == "b"):
+        return True
+    if dtype.kind in "iu":
+        return isinstance(leaf, float) or not _fits(leaf, dtype)
+    return False
+
+
+def _fits(value: int, dtype: np.dtype) -> bool:
+    info = np.iinfo(dtype)
+    return int(info.min) <= value <= int(info.max)
+
+
+def _range(dtype: np.dtype) -> str:
+    info = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
+    return f"[{info.min:g}, {info.max:g}]" if dtype.kind == "f" else f"[{info.min}, {info.max}]"
+
+
 def _convert(name: str, value: Any, spec: Any, *, rows: bool) -> np.ndarray:
     """One input as the signature's dtype, its shape checked against the spec (batch dimension free)."""
-    try:
-        array = np.asarray(value, dtype=spec.dtype.as_numpy_dtype)
-    except (TypeError, ValueError):
-        raise RequestError(
-            400,
-            f"input {name!r} must be numbers of dtype {spec.dtype.name}; got values that are not "
-            "(strings or nested lists of uneven length).",
-        ) from None
+    array = _strings(name, value, spec) if spec.dtype.name == "string" else _numbers(name, value, spec)
     expected = spec.shape.as_list()
     if array.ndim != len(expected) or any(
         e is not None and e != g for e, g in zip(expected, array.shape, strict=False)
@@ -70,7 +161,7 @@ def parse_request(payload: Any, version: Version) -> tuple[str, dict[str, np.nda
     if rows:
         if not isinstance(data, list) or not data:
             raise RequestError(400, "'instances' must be a non-empty list, one entry per example.")
-        if all(isinstance(item, dict) for item in data):
+        if all(isinstance(item, dict) and not is_b64(item) for item in data):
             missing = [n for n in specs if any(n not in item for item in data)]
             if missing:
                 raise RequestError(
@@ -83,7 +174,7 @@ def parse_request(payload: Any, version: Version) -> tuple[str, dict[str, np.nda
             raise RequestError(
                 400, f"this signature has several inputs {sorted(specs)}: give each instance as an object."
             )
-    elif isinstance(data, dict):
+    elif isinstance(data, dict) and not is_b64(data):
         columns = data
     elif len(specs) == 1:
         columns = {next(iter(specs)): data}
@@ -94,20 +185,45 @@ def parse_request(payload: Any, version: Version) -> tuple[str, dict[str, np.nda
     unknown = sorted(set(columns) - set(specs))
     if unknown or set(columns) != set(specs):
         raise RequestError(400, f"inputs {sorted(columns)} do not match the signature's {sorted(specs)}.")
-    arrays = {n: _convert(n, columns[n], specs[n], rows=rows) for n in specs}
-    sizes = {a.shape[0] for a in arrays.values() if a.ndim}
-    if len(sizes) > 1:
-        raise RequestError(400, f"inputs disagree on the batch size: {sorted(sizes)}.")
-    return signature, arrays, rows
+    return signature, {n: _convert(n, columns[n], specs[n], rows=rows) for n in specs}, rows
+
+
+def _json_value(name: str, array: np.ndarray) -> Any:
+    """An output as JSON: strings as text, or as {"b64": ...} when the name ends in `_bytes`."""
+    if array.dtype != object:
+        return array.tolist()
+
+    def encode(leaf: bytes) -> Any:
+        if not name.endswith("_bytes"):
+            try:
+                return leaf.decode("utf-8")
+            except UnicodeDecodeError:
+                pass  # binary bytes in an output not named *_bytes: still sent losslessly
+        return {"b64": base64.b64encode(leaf).decode("ascii")}
+
+    def walk(item: Any) -> Any:
+        return [walk(i) for i in item] if isinstance(item, list) else encode(item)
+
+    return walk(array.tolist())
 
 
 def format_response(outputs: dict[str, np.ndarray], rows: bool) -> dict[str, Any]:
     """`predictions` (one entry per example) for row requests, `outputs` for columnar ones."""
-    if rows:
+    if not rows:
         if len(outputs) == 1:
-            return {"predictions": next(iter(outputs.values())).tolist()}
-        count = len(next(iter(outputs.values())))
-        return {"predictions": [{k: v[i].tolist() for k, v in outputs.items()} for i in range(count)]}
+            name, array = next(iter(outputs.items()))
+            return {"outputs": _json_value(name, array)}
+        return {"outputs": {k: _json_value(k, v) for k, v in outputs.items()}}
     if len(outputs) == 1:
-        return {"outputs": next(iter(outputs.values())).tolist()}
-    return {"outputs": {k: v.tolist() for k, v in outputs.items()}}
+        name, array = next(iter(outputs.items()))
+        return {"predictions": _json_value(name, array)}
+    sizes = {k: (v.shape[0] if v.ndim else None) for k, v in outputs.items()}
+    if len(set(sizes.values())) > 1 or None in sizes.values():
+        raise RequestError(
+            400,
+            f"the outputs do not share a 0-th dimension ({sizes}), so they cannot be split into "
+            "'predictions' per instance; send the request in the columnar format ('inputs').",
+        )
+    columns = {k: _json_value(k, v) for k, v in outputs.items()}
+    count = next(iter(sizes.values())) or 0
+    return {"predictions": [{k: v[i] for k, v in columns.items()} for i in range(count)]}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import re
 import shutil
 import sys
@@ -21,10 +20,11 @@ from typing import Any
 
 from aiohttp import web
 
-from labkit.serve import processes, tfs_protocol
+from labkit.serve import json_http, processes, tfs_protocol
 from labkit.serve.batching import MicroBatcher, Overloaded
+from labkit.serve.json_http import RequestError
 from labkit.serve.saved_models import Version, discover, read_batching_parameters
-from labkit.serve.tfs_protocol import RequestError, format_response, parse_request
+from labkit.serve.tfs_protocol import format_response, parse_request
 
 _ROUTE = re.compile(
     r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?(?P<suffix>/metadata|:[a-z]+)?$"
@@ -44,15 +44,17 @@ class ModelServer:
         batching: tuple[int, float] | None = None,
         max_body_bytes: int = 16 * 2**20,
         keep_versions: int = 1,
+        read_timeout_s: float = 30.0,
     ) -> None:
-        """`batching` is (max_batch_size, batch_timeout_s) when server-side batching is on."""
+        """`batching` is (max_batch_size, batch_timeout_s) when server-side batching is on; a request
+        whose body has not arrived `read_timeout_s` after its headers is answered 408 and closed."""
         if not base_path.is_absolute():
             raise ValueError(
                 f"--model_base_path must be absolute (TensorFlow Serving requires it); got {base_path}."
             )
         self.name, self.base_path, self.labels = name, base_path, dict(labels or {})
         self.poll_s, self.batching, self.max_body_bytes = poll_s, batching, max_body_bytes
-        self.keep_versions = keep_versions
+        self.keep_versions, self.read_timeout_s = keep_versions, read_timeout_s
         self.versions: dict[int, Version] = {}
         self.batchers: dict[tuple[int, str], tuple[MicroBatcher, asyncio.Task]] = {}
 
@@ -78,9 +80,7 @@ class ModelServer:
 
     def _resolve(self, match: re.Match) -> Version:
         if match["name"] != self.name:
-            raise RequestError(
-                404, f"Servable not found for request: model {match['name']!r} (serving {self.name!r})."
-            )
+            raise RequestError(404, f"Servable not found for request: Latest({match['name']})")
         if match["label"] is not None:
             if match["label"] not in self.labels:
                 raise RequestError(
@@ -93,15 +93,11 @@ class ModelServer:
             number = int(match["version"])
         else:
             if not self.versions:
-                raise RequestError(404, f"no version of {self.name!r} is loaded under {self.base_path}.")
+                raise RequestError(404, f"Servable not found for request: Latest({self.name})")
             number = max(self.versions)
         version = self.versions.get(number)
-        if version is None:
-            raise RequestError(
-                404,
-                f"Servable not found for request: {self.name} version {number} "
-                f"(loaded: {sorted(self.versions)}).",
-            )
+        if version is None:  # the real server's wording, which clients parse; the loaded ones are in GET
+            raise RequestError(404, f"Servable not found for request: Specific({self.name}, {number})")
         return version
 
     def _status(self, versions: list[Version]) -> dict[str, Any]:
@@ -131,50 +127,42 @@ class ModelServer:
         }
 
     async def handle(self, request: web.Request) -> web.Response:
-        try:
-            match = _ROUTE.match(request.match_info["tail"])
-            if match is None:
-                raise RequestError(404, f"unknown path {request.path}; see the TensorFlow Serving REST API.")
-            suffix = match["suffix"]
-            if request.method == "GET" and suffix in (None, "/metadata"):
-                version = self._resolve(match)
-                if suffix == "/metadata":
-                    return web.json_response(self._metadata(version))
-                explicit = match["version"] is not None or match["label"] is not None
-                return web.json_response(
-                    self._status([version] if explicit else list(self.versions.values()))
-                )
-            if request.method == "POST" and suffix == ":predict":
-                return await self._predict(request, self._resolve(match))
-            if suffix in (":classify", ":regress"):
-                raise RequestError(
-                    400, f"{suffix[1:]} needs a classification/regression signature; use :predict."
-                )
+        """Status, metadata and predict; every refusal is a JSON error (see `json_http.errors`)."""
+        match = _ROUTE.match(request.match_info["tail"])
+        if match is None:
+            raise RequestError(404, f"unknown path {request.path}; see the TensorFlow Serving REST API.")
+        suffix = match["suffix"]
+        if request.method == "GET" and suffix in (None, "/metadata"):
+            version = self._resolve(match)
+            if suffix == "/metadata":
+                return web.json_response(self._metadata(version))
+            explicit = match["version"] is not None or match["label"] is not None
+            return web.json_response(self._status([version] if explicit else list(self.versions.values())))
+        if request.method == "POST" and suffix == ":predict":
+            return await self._predict(request, self._resolve(match))
+        if suffix in (":classify", ":regress"):
             raise RequestError(
-                405 if suffix else 404, f"{request.method} {request.path} is not part of the API."
+                400, f"{suffix[1:]} needs a classification/regression signature; use :predict."
             )
-        except RequestError as error:
-            return web.json_response({"error": str(error)}, status=error.status)
+        raise RequestError(405 if suffix else 404, f"{request.method} {request.path} is not part of the API.")
 
     async def _predict(self, request: web.Request, version: Version) -> web.Response:
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise RequestError(
-                413, f"the request body is larger than {self.max_body_bytes:,} bytes."
-            ) from None
-        try:
-            payload = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise RequestError(400, f"malformed JSON: {error}.") from None
+        payload = await json_http.read_json(
+            request, timeout_s=self.read_timeout_s, max_bytes=self.max_body_bytes
+        )
         signature, arrays, rows = parse_request(payload, version)
         if self.batching is not None:
+            sizes = {a.shape[0] if a.ndim else None for a in arrays.values()}
+            if len(sizes) > 1 or None in sizes:
+                raise RequestError(
+                    400, "with server-side batching every input needs the same 0-th (batch) dimension."
+                )
             try:
                 outputs = await self._batcher(version, signature).submit(arrays)
             except Overloaded as error:
                 raise RequestError(503, str(error)) from None
         else:
-            outputs = await asyncio.get_running_loop().run_in_executor(None, version.run, signature, arrays)
+            outputs = await asyncio.get_running_loop().run_in_executor(None, _run, version, signature, arrays)
         return web.json_response(format_response(outputs, rows))
 
     def _batcher(self, version: Version, signature: str) -> MicroBatcher:
@@ -191,7 +179,7 @@ class ModelServer:
             assert self.batching is not None, "batchers exist only when batching is on"
             max_batch, timeout_s = self.batching
             batcher = MicroBatcher(
-                partial(version.run, signature),
+                partial(_run, version, signature),
                 max_batch=max_batch,
                 max_wait_ms=timeout_s * 1000,
                 queue_limit=100_000,
@@ -200,7 +188,7 @@ class ModelServer:
         return self.batchers[key][0]
 
     def app(self) -> web.Application:
-        application = web.Application(client_max_size=self.max_body_bytes)
+        application = web.Application(client_max_size=self.max_body_bytes, middlewares=[json_http.errors])
         application.router.add_route("*", "/v1/models/{tail:.*}", self.handle)
 
         async def background(app: web.Application):
@@ -213,6 +201,16 @@ class ModelServer:
 
         application.cleanup_ctx.append(background)
         return application
+
+
+def _run(version: Version, signature: str, arrays: dict[str, Any]) -> dict[str, Any]:
+    """The signature's outputs; inputs the graph refuses (TensorFlow's INVALID_ARGUMENT) are a 400."""
+    from labkit.core import tf_env
+
+    try:
+        return version.run(signature, arrays)
+    except tf_env.import_tensorflow().errors.InvalidArgumentError as error:
+        raise RequestError(400, f"the model refused the inputs: {error.message.splitlines()[0]}") from None
 
 
 def server_command(
@@ -256,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--num_versions", type=int, default=1, help="labkit extension: versions served (latest N)"
     )
+    parser.add_argument(
+        "--read_timeout_s",
+        type=float,
+        default=30.0,
+        help="labkit extension: close a connection whose request has not arrived in this time",
+    )
     args = parser.parse_args(argv)
     try:
         processes.ensure_port_free(args.rest_api_port)
@@ -277,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             batching=batching,
             max_body_bytes=args.max_body_bytes,
             keep_versions=args.num_versions,
+            read_timeout_s=args.read_timeout_s,
         )
         from labkit.core import tf_env
 
@@ -292,7 +297,13 @@ def main(argv: list[str] | None = None) -> int:
         f"(batching {bool(batching)})",
         flush=True,
     )
-    web.run_app(server.app(), host=processes.HOST, port=args.rest_api_port, print=None)
+    web.run_app(
+        server.app(),
+        host=processes.HOST,
+        port=args.rest_api_port,
+        print=None,
+        keepalive_timeout=args.read_timeout_s,
+    )
     return 0
 
 
