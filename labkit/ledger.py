@@ -2,11 +2,13 @@
 
 `results/ledger.jsonl` (moved with LABKIT_RESULTS_DIR) is append-only. Each record carries the run id,
 notebook, profile, device and parameters that produced it, so a number is never separated from how it
-was measured. Writers on one machine are serialised by a lock file, so lines are never torn or lost.
+was measured. Writers on one machine are serialised by a lock file, and each record lands whole on a line
+of its own or not at all (a killed writer or a full disk loses that record only, never the next one).
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import math
@@ -22,7 +24,7 @@ from typing import Any
 from filelock import FileLock
 
 from labkit import __version__
-from labkit.core import envinfo, paths
+from labkit.core import envinfo, files, paths
 
 KEYS = (
     "run_id",
@@ -108,31 +110,54 @@ def _hardware() -> dict[str, Any]:
 
 
 def append(entry: dict[str, Any], path: Path | None = None) -> None:
-    """Append one record as a single line, holding the ledger's lock; fsync before releasing it."""
+    """Append one record as a line of its own, whole or not at all, under the ledger's lock (fsynced).
+
+    A read-only results directory or a full disk is an OSError that says where and what to do.
+    """
     target = Path(path) if path else paths.ledger_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(entry, sort_keys=True, default=str) + "\n"
-    with FileLock(str(target) + ".lock", timeout=60):
-        with open(target, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+    line = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode("utf-8")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target) + ".lock", timeout=60):
+            files.append_line(target, line)
+    except OSError as error:
+        if files.not_writable(error):
+            raise OSError(
+                error.errno,
+                f"cannot write the results ledger in {target.parent} ({error.strerror}); set "
+                "LABKIT_RESULTS_DIR to a writable directory, or make this one writable.",
+            ) from None
+        if error.errno == errno.ENOSPC:
+            raise OSError(
+                error.errno,
+                f"the disk holding {target} is full; this record was not written and the ledger is "
+                "unchanged: free some space and run the cell again.",
+            ) from None
+        raise
 
 
 def read(path: Path | None = None) -> list[dict[str, Any]]:
-    """All records in order; an unreadable line is reported with its number and skipped."""
+    """All records in order; a line that is not UTF-8 JSON of one record is reported and skipped."""
     target = Path(path) if path else paths.ledger_path()
     if not target.exists():
         return []
     records = []
-    with open(target, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    with open(target, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                entry = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                warnings.warn(f"{target}: line {number} is not UTF-8 text; skipped.", stacklevel=2)
+                continue
             except json.JSONDecodeError:
                 warnings.warn(f"{target}: line {number} is not valid JSON; skipped.", stacklevel=2)
+                continue
+            if not isinstance(entry, dict):
+                warnings.warn(f"{target}: line {number} is not a JSON object; skipped.", stacklevel=2)
+                continue
+            records.append(entry)
     return records
 
 

@@ -1,12 +1,16 @@
 """A model registry on the file system (notebook 12): versions, checksums, aliases and rollback.
 
-Version ids come from a counter taken under a file lock; a model is staged, hashed (SHA-256) and renamed
-into place before the index (rewritten atomically) names it; `load` verifies the checksum first.
+Version ids come from a counter taken under a file lock; a model is staged, hashed (SHA-256), then renamed
+into place and entered in the index (rewritten atomically) under that lock; `load` verifies the checksum
+first. An interrupted save leaves a staging directory or, killed between the two steps, an orphan version
+directory: `problems` reports both and `clean` removes them.
 """
 
 from __future__ import annotations
 
 import builtins
+import errno
+import io
 import json
 import os
 import shutil
@@ -46,12 +50,20 @@ def _framework(model: Any) -> str:
 
 
 def _write_model(model: Any, kind: str, target: Path) -> None:
+    """Keras saves itself; TorchScript is serialized to memory and written here, because
+    `ScriptModule.save` aborts the whole process (a C++ exception) when the disk is full."""
     if kind == "keras":
         model.save(str(target))
         return
+    import torch
+
     from labkit.models import torch_models
 
-    torch_models.script(model).save(str(target))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch_models.script(model), buffer)
+    files.write_bytes_synced(target, buffer.getvalue())
 
 
 class ModelRegistry:
@@ -86,28 +98,53 @@ class ModelRegistry:
     def save(
         self, model: Any, metrics: dict[str, float] | None = None, params: dict[str, Any] | None = None
     ) -> str:
-        """Register a new version of `model` with its metrics and parameters; returns its id (`v3`)."""
+        """Register a new version of `model` with its metrics and parameters; returns its id (`v3`).
+
+        On a full disk it raises an OSError that says so, and the registry is left as it was.
+        """
         kind = _framework(model)
+        try:
+            return self._save(model, kind, metrics=metrics or {}, params=params or {})
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            raise OSError(
+                error.errno,
+                f"the disk holding {self.root} is full; the model was not saved and the registry is "
+                "unchanged: free some space and save again.",
+            ) from None
+
+    def _save(self, model: Any, kind: str, *, metrics: dict[str, float], params: dict[str, Any]) -> str:
         with self._editing() as index:
             number = index["next"]
             index["next"] = number + 1
         version = f"v{number}"
         staging = self.versions_dir / f".staging-{version}-{os.getpid()}"
         staging.mkdir()
-        _write_model(model, kind, staging / FORMATS[kind])
-        sha256 = data.sha256_file(staging / FORMATS[kind])
-        staging.rename(self.versions_dir / version)
+        try:
+            _write_model(model, kind, staging / FORMATS[kind])
+            sha256 = data.sha256_file(staging / FORMATS[kind])
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         entry = {
             "file": f"versions/{version}/{FORMATS[kind]}",
             "format": kind,
             "sha256": sha256,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "created_ns": time.time_ns(),
-            "metrics": metrics or {},
-            "params": params or {},
+            "metrics": metrics,
+            "params": params,
         }
-        with self._editing() as index:
-            index["versions"][version] = entry
+        target = self.versions_dir / version
+        with self.lock:
+            staging.rename(target)
+            try:
+                with self._editing() as index:
+                    index["versions"][version] = entry
+            except BaseException:
+                shutil.rmtree(target, ignore_errors=True)
+                raise
         return version
 
     def list(self) -> list[dict[str, Any]]:
@@ -185,19 +222,33 @@ class ModelRegistry:
         with self._editing() as index:
             index["aliases"].pop(alias, None)
 
+    def _orphans(self) -> builtins.list[Path]:
+        """Version directories the index does not name: a save killed between rename and index entry."""
+        known = set(self._read()["versions"])
+        found = [p for p in self.versions_dir.glob("v*") if p.is_dir() and p.name[1:].isdigit()]
+        return sorted(p for p in found if p.name not in known)
+
     def problems(self) -> builtins.list[str]:
-        """Leftovers of interrupted saves: staging directories, and versions in the index without a file."""
+        """Leftovers of interrupted saves (staging and orphan version directories), and versions in the
+        index without a file."""
         found = [f"interrupted save: {p.name}" for p in self.versions_dir.glob(".staging-*")]
+        with self.lock:
+            found += [f"orphan version: versions/{p.name} is not in the index" for p in self._orphans()]
         for version, entry in self._read()["versions"].items():
             if not (self.root / entry["file"]).exists():
                 found.append(f"{version}: {entry['file']} is missing")
         return found
 
     def clean(self) -> builtins.list[str]:
-        """Remove staging directories whose saving process is gone (not a save in progress)."""
+        """Remove staging directories whose saving process is gone (not a save in progress) and orphan
+        version directories (a save enters its version under the lock held here, so none is in progress)."""
         removed = []
         for staging in self.versions_dir.glob(".staging-*"):
             if not psutil.pid_exists(int(staging.name.rsplit("-", 1)[1])):
                 shutil.rmtree(staging)
                 removed.append(staging.name)
+        with self.lock:
+            for orphan in self._orphans():
+                shutil.rmtree(orphan)
+                removed.append(f"versions/{orphan.name}")
         return removed
