@@ -75,7 +75,9 @@ refresh: $(STAMP) java
 report: $(STAMP)
 	$(BIN)/labkit report
 
+# binder/overrides.json: JupyterLab's settings for this project (no news prompt, no update check).
 lab: $(STAMP)
+	install -D -m 644 binder/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	$(BIN)/jupyter lab notebooks
 
 clean:

@@ -1,12 +1,21 @@
 """Self-checks: a notebook proves its lesson by printing `PASS: <claim>` or failing with the figures.
 
-The runner counts the PASS lines of every executed notebook, so a check is also a visible result.
+The runner counts the PASS lines of every executed notebook, so a check is also a visible result; in an
+interactive run each PASS is also logged (`ledger.log_check`) for the dashboard to count.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+
+def announce_pass(claim: str, detail: str = "") -> None:
+    """Print `PASS: claim detail` and log the claim of an interactive run."""
+    from labkit import ledger
+
+    print(f"PASS: {claim}{detail}")
+    ledger.log_check(claim)
 
 
 def _figures(figures: dict[str, Any]) -> str:
@@ -24,7 +33,7 @@ def check(condition: bool, claim: str, **figures: Any) -> None:
     detail = f" ({_figures(figures)})" if figures else ""
     if not condition:
         raise AssertionError(f"FAIL: {claim}{detail}")
-    print(f"PASS: {claim}{detail}")
+    announce_pass(claim, detail)
 
 
 def check_at_least(value: float, minimum: float, claim: str) -> None:

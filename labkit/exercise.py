@@ -16,6 +16,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from labkit import check
+
 REVEAL_ENV = "LABKIT_REVEAL_SOLUTIONS"
 
 
@@ -126,10 +128,10 @@ def grade(
         _not_yet(claim, "; ".join(parts) or "your code ran but gave a wrong result", hint=hint, reveal=reveal)
         return
     if reveal:
-        print(f"PASS: {claim} (checked with the reference solution)")
+        check.announce_pass(claim, " (checked with the reference solution)")
     else:
         shown = figures if callable(answer) else {"answer": answer, **figures}
-        print(f"PASS: {claim}" + (f" ({_figures(shown)})" if shown else ""))
+        check.announce_pass(claim, f" ({_figures(shown)})" if shown else "")
 
 
 def _not_yet(claim: str, detail: str, *, hint: str, reveal: bool) -> None:

@@ -104,6 +104,28 @@ def record(
     return entry
 
 
+def log_check(claim: str, *, path: Path | None = None) -> None:
+    """Log a self-check passed in an interactive notebook run, so the dashboard can count it.
+
+    Runs of the runner and `labkit refresh` (LABKIT_RUN_ID set) are not logged: their PASS lines are
+    counted from the executed notebooks. A results directory that cannot be written is a warning here,
+    never a failed check.
+    """
+    notebook = _context.get("notebook")
+    if not notebook or os.environ.get("LABKIT_RUN_ID"):
+        return
+    entry = {
+        "run_id": current_run_id(),
+        "notebook": notebook,
+        "claim": claim,
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+    try:
+        append(entry, path or paths.checks_path())
+    except OSError as error:
+        warnings.warn(f"the check passed but was not logged: {error}", stacklevel=2)
+
+
 @functools.cache
 def _hardware() -> dict[str, Any]:
     return envinfo.hardware()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import labkit.check
 from labkit import ledger
 from labkit.core import paths
 from labkit.workbook import catalog, cli, dashboard, report
@@ -106,6 +107,35 @@ def test_check_status_shows_one_run_only_and_marks_the_rest_not_run() -> None:
     assert status["01_baseline_models"] == ("ok", 13), status
     assert status["02_pruning"] == ("not run", 0), "a notebook of another run must not be mixed in"
     assert list(status) == list(catalog.SERIES), list(status)
+
+
+def test_notebooks_run_in_jupyterlab_are_counted_and_labelled_interactive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A learner's kernel has no LABKIT_RUN_ID: its passed checks go to the check log, and the dashboard
+    counts each distinct claim of the newest session, labelled "interactive"."""
+    monkeypatch.delenv("LABKIT_RUN_ID", raising=False)
+    _summary("run-b", [("01_baseline_models", "ok", 13)])
+    for session, claims in (("interactive-20261201-100000-aaaa", ["old"]), (None, ["a", "b", "a"])):
+        if session:
+            monkeypatch.setattr(ledger, "_session_run_id", session)
+        else:
+            monkeypatch.setattr(ledger, "_session_run_id", "interactive-20261202-100000-bbbb")
+        ledger.set_context(notebook="02_pruning")
+        for claim in claims:
+            labkit.check.check(True, claim)
+    ledger.set_context(notebook="03_quantization")
+    ledger.record("quantization.keras.mlp.int8.size_ratio", 3.9, "x")  # a metric, no check yet
+    rows = dashboard.check_status("run-b")
+    status = {s["notebook"]: (s["status"], s["checks_passed"], s["run_id"]) for s in rows}
+    assert status["01_baseline_models"] == ("ok", 13, "run-b"), status
+    assert status["02_pruning"] == ("interactive", 2, "interactive-20261202-100000-bbbb"), status
+    assert status["03_quantization"][:2] == ("interactive", 0), status
+    assert status["04_distillation"] == ("not run", 0, "run-b"), status
+    monkeypatch.setenv("LABKIT_RUN_ID", "run-c")
+    labkit.check.check(True, "a runner's check is counted from its output, not logged")
+    claims = [c["claim"] for c in ledger.read(paths.checks_path())]
+    assert claims == ["old", "a", "b", "a"], claims
 
 
 def test_choose_run_prefers_the_current_then_the_newest_complete_run(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,6 +34,11 @@ def ledger_path() -> Path:
     return results_dir() / "ledger.jsonl"
 
 
+def checks_path() -> Path:
+    """The self-checks passed in interactive notebook runs (the runner counts PASS lines instead)."""
+    return results_dir() / "checks.jsonl"
+
+
 def runs_dir() -> Path:
     return results_dir() / "runs"
 

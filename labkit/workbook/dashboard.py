@@ -1,8 +1,8 @@
 """The results dashboard's data and figures: trade-offs, Keras vs PyTorch, metric history, check status.
 
 Notebook 99 shows these interactively and `labkit report` writes the same figures to files, so an
-instructor gets them without opening Jupyter. Everything is computed from the ledger and the runner's
-summaries; nothing here measures.
+instructor gets them without opening Jupyter. Everything is computed from the ledger, the check log of
+interactive runs and the runner's summaries; nothing here measures.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from labkit import ledger
 from labkit.core import paths
 from labkit.workbook import catalog
 
@@ -221,10 +222,14 @@ def run_dir(run_id: str, runs_dir: Path | None = None) -> Path:
     return (runs_dir or paths.runs_dir()) / run_id
 
 
-def check_status(run_id: str, runs_dir: Path | None = None) -> list[dict[str, Any]]:
+def check_status(
+    run_id: str, runs_dir: Path | None = None, *, records: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Each catalog notebook's result in one run (status, checks passed) from its summary.json.
 
-    A notebook the run did not execute reads "not run"; 99 itself, while it runs, reads "running".
+    A notebook the run did not execute but that a learner ran in JupyterLab reads "interactive", with the
+    checks its newest interactive session passed (from the check log) and that session's run id; the rest
+    read "not run", and 99 itself, while it runs, "running". `records` replaces reading the ledger.
     """
     summary = run_dir(run_id, runs_dir) / "summary.json" if run_id else None
     found: dict[str, dict[str, Any]] = {}
@@ -233,15 +238,45 @@ def check_status(run_id: str, runs_dir: Path | None = None) -> list[dict[str, An
             found = {row["notebook"]: row for row in json.loads(summary.read_text(encoding="utf-8"))}
         except (OSError, json.JSONDecodeError):
             found = {}
+    records = ledger.read() if records is None else records
+    sessions = interactive_sessions(records, ledger.read(paths.checks_path()))
     running = os.environ.get("LABKIT_RUN_ID") == run_id
     rows = []
     for name in catalog.SERIES:
         row = found.get(name)
-        if row is None:
+        if row is not None:
+            rows.append({**row, "run_id": run_id})
+        elif name in sessions:
+            rows.append({"notebook": name, "status": "interactive", "seconds": 0.0, **sessions[name]})
+        else:
             status = "running" if running and name.startswith("99_") else "not run"
-            row = {"notebook": name, "status": status, "checks_passed": 0, "seconds": 0.0}
-        rows.append({**row, "run_id": run_id})
+            rows.append(
+                {"notebook": name, "status": status, "checks_passed": 0, "seconds": 0.0, "run_id": run_id}
+            )
     return rows
+
+
+def interactive_sessions(
+    records: Iterable[dict[str, Any]], checks: Iterable[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per notebook, its newest interactive session (one that recorded a metric or passed a check):
+    {"run_id", "checks_passed"}, counting each distinct claim once however often its cell ran."""
+    newest: dict[str, str] = {}
+    checks = list(checks)
+    for entry in [*records, *checks]:  # in time order within each file; a later session wins
+        run = str(entry.get("run_id", ""))
+        if run.startswith("interactive-") and entry.get("notebook"):
+            if run > newest.get(entry["notebook"], ""):
+                newest[entry["notebook"]] = run
+    return {
+        notebook: {
+            "run_id": run,
+            "checks_passed": len(
+                {c.get("claim") for c in checks if c.get("run_id") == run and c.get("notebook") == notebook}
+            ),
+        }
+        for notebook, run in newest.items()
+    }
 
 
 def _pyplot():

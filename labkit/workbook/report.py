@@ -51,13 +51,14 @@ def _cell(value: float | None) -> str:
 
 
 def _status_section(run_id: str) -> list[str]:
-    """The run's notebooks: status, time, peak memory and checks passed, from the runner's summary."""
+    """The run's notebooks: status, time, peak memory and checks passed, from the runner's summary (and
+    for notebooks run in JupyterLab instead, their newest interactive session)."""
     rows = [
         [
             s["notebook"],
-            s["status"],
-            f"{s.get('seconds', 0.0):.1f}",
-            f"{s.get('peak_memory_mb', 0.0):.0f}",
+            f"interactive ({s['run_id']})" if s["status"] == "interactive" else s["status"],
+            f"{s.get('seconds', 0.0):.1f}" if s["status"] != "interactive" else "-",
+            f"{s.get('peak_memory_mb', 0.0):.0f}" if s["status"] != "interactive" else "-",
             str(s["checks_passed"]),
         ]
         for s in dashboard.check_status(run_id)
