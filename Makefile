@@ -106,7 +106,7 @@ upgrade-check: $(STAMP)
 
 # What Binder (repo2docker) does with binder/, without Docker: the Python of runtime.txt, the Debian packages
 # of apt.txt (a dry run, or already installed), a fresh venv with `pip install -r binder/requirements.txt`
-# from the repository root, then the dataset checksums and notebook 00 run with that environment.
+# from the repository root, binder/postBuild, then the dataset checksums and notebook 00 run with that environment.
 BINDER_VENV ?= /tmp/labkit-binder-venv
 binder-check:
 	@want=$$(sed -n 's/^python-//p' binder/runtime.txt); have=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
@@ -117,5 +117,7 @@ binder-check:
 		{ echo "apt: $$pkg cannot be installed"; exit 1; }; done
 	rm -rf $(BINDER_VENV) && $(PYTHON) -m venv $(BINDER_VENV)
 	$(BINDER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --retries 1 --timeout 5 -r binder/requirements.txt 2>&1 | $(QUIET_PIP)
+	PATH=$(BINDER_VENV)/bin:$$PATH binder/postBuild
+	test -f $(BINDER_VENV)/share/jupyter/lab/settings/overrides.json
 	$(BINDER_VENV)/bin/labkit datasets
 	LABKIT_RESULTS_DIR=$(BINDER_VENV)/results $(BINDER_VENV)/bin/labkit run 00 --no-progress
