@@ -1,7 +1,8 @@
 """An async inference service with dynamic micro-batching (notebook 11), on aiohttp.
 
-POST /v1/predict is answered through `labkit.serve.batching.MicroBatcher`, with 503 back-pressure, JSON
-400/408/413 errors for bad requests, a graceful drain on SIGTERM and Prometheus metrics on /metrics.
+POST /v1/predict (and the Open Inference Protocol's /v2 endpoints, `labkit.serve.oip`) is answered through
+`labkit.serve.batching.MicroBatcher`, with 503 back-pressure, JSON 400/408/413 errors for bad requests, a
+graceful drain on SIGTERM and Prometheus metrics on /metrics.
 Run: `python -m labkit.serve.async_service --model model.torchscript.pt --port PORT [--max_batch 32 ...]`.
 """
 
@@ -10,15 +11,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import numpy as np
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from labkit import __version__
 from labkit.ops.monitor import ModelMonitor
-from labkit.serve import json_http, processes
+from labkit.serve import json_http, oip, processes
 from labkit.serve.batching import MicroBatcher, Overloaded, Predict
+from labkit.serve.json_http import RequestError
 
 
 def parse_instances(body: bytes, features: int) -> np.ndarray:
@@ -48,28 +52,33 @@ def build_app(
     features: int,
     max_body_bytes: int,
     read_timeout_s: float = 30.0,
+    model: oip.Model | None = None,
 ) -> web.Application:
-    """The aiohttp application: POST /v1/predict, GET /healthz, GET /metrics; errors are JSON."""
+    """The aiohttp application: POST /v1/predict, GET /healthz, GET /metrics, and with `model` the Open
+    Inference Protocol under /v2 (`oip_routes`); errors are JSON."""
     app = web.Application(client_max_size=max_body_bytes, middlewares=[json_http.errors])
+
+    async def infer(x: np.ndarray) -> np.ndarray:
+        """The batch's answer through the micro-batcher; 503 (and Retry-After) when the queue is full."""
+        try:
+            return await batcher.submit(x)
+        except Overloaded as error:
+            monitor.errors.labels(**monitor.labels, kind="overloaded").inc()
+            raise RequestError(503, str(error)) from None
+        except Exception as error:  # the model call failed: a server error, said as one
+            monitor.errors.labels(**monitor.labels, kind="model").inc()
+            raise RequestError(500, f"the model failed: {error}") from None
+
+    async def read_body(request: web.Request) -> bytes:
+        return await json_http.read_body(request, timeout_s=read_timeout_s, max_bytes=max_body_bytes)
 
     async def predict(request: web.Request) -> web.Response:
         with monitor.track():
             try:
-                payload = await json_http.read_json(
-                    request, timeout_s=read_timeout_s, max_bytes=max_body_bytes
-                )
-                x = instances_array(payload, features)
+                x = instances_array(json_http.loads(await read_body(request)), features)
+                y = await infer(x)
             except ValueError as error:
-                monitor.errors.labels(**monitor.labels, kind="bad_request").inc()
-                return json_http.error_response(getattr(error, "status", 400), str(error))
-            try:
-                y = await batcher.submit(x)
-            except Overloaded as error:
-                monitor.errors.labels(**monitor.labels, kind="overloaded").inc()
-                return web.json_response({"error": str(error)}, status=503, headers={"Retry-After": "1"})
-            except Exception as error:  # the model call failed: a server error, said as one
-                monitor.errors.labels(**monitor.labels, kind="model").inc()
-                return web.json_response({"error": f"the model failed: {error}"}, status=500)
+                return refusal(monitor, error)
             return web.json_response(
                 {"predictions": y.round(6).tolist(), "model_version": monitor.labels["version"]}
             )
@@ -99,7 +108,84 @@ def build_app(
     app.router.add_post("/v1/predict", predict)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    if model is not None:
+        app.router.add_routes(oip_routes(model, monitor, read_body=read_body, infer=infer))
     return app
+
+
+def refusal(monitor: ModelMonitor, error: ValueError) -> web.Response:
+    """A refused request as its JSON error, counted by kind (503s and 500s were counted where raised)."""
+    status = getattr(error, "status", 400)
+    if status < 500:
+        monitor.errors.labels(**monitor.labels, kind="bad_request").inc()
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return json_http.error_response(status, str(error), headers=headers)
+
+
+def oip_routes(
+    model: oip.Model,
+    monitor: ModelMonitor,
+    *,
+    read_body: Callable[[web.Request], Awaitable[bytes]],
+    infer: Callable[[np.ndarray], Awaitable[np.ndarray]],
+) -> web.RouteTableDef:
+    """The Open Inference Protocol's health, metadata, readiness and infer endpoints for `model`."""
+    routes = web.RouteTableDef()
+
+    def served(request: web.Request) -> None:
+        name, version = request.match_info["name"], request.match_info.get("version")
+        if name != model.name or version not in (None, model.version):
+            wanted = name if version is None else f"{name} version {version}"
+            raise RequestError(
+                404,
+                f"model {wanted} is not served here; this service serves {model.name} "
+                f"version {model.version}.",
+            )
+
+    @routes.get("/v2")
+    async def server_metadata(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "name": "labkit.serve.async_service",
+                "version": __version__,
+                "extensions": ["binary_tensor_data"],
+            }
+        )
+
+    @routes.get("/v2/health/live")
+    async def live(request: web.Request) -> web.Response:
+        return web.json_response({"live": True})
+
+    @routes.get("/v2/health/ready")
+    async def ready(request: web.Request) -> web.Response:
+        return web.json_response({"ready": True})
+
+    @routes.get("/v2/models/{name}")
+    @routes.get("/v2/models/{name}/versions/{version}")
+    async def model_metadata(request: web.Request) -> web.Response:
+        served(request)
+        return web.json_response(model.metadata())
+
+    @routes.get("/v2/models/{name}/ready")
+    @routes.get("/v2/models/{name}/versions/{version}/ready")
+    async def model_ready(request: web.Request) -> web.Response:
+        served(request)
+        return web.json_response({"name": model.name, "ready": True})
+
+    @routes.post("/v2/models/{name}/infer")
+    @routes.post("/v2/models/{name}/versions/{version}/infer")
+    async def infer_endpoint(request: web.Request) -> web.Response:
+        served(request)
+        with monitor.track():
+            try:
+                parsed = oip.parse_infer(await read_body(request), request.headers.get(oip.HEADER), model)
+                y = await infer(parsed.x)
+            except ValueError as error:
+                return refusal(monitor, error)
+            body, headers = oip.infer_response(y, parsed, model)
+            return web.Response(body=body, headers=headers)
+
+    return routes
 
 
 def torchscript_predict(
@@ -164,13 +250,16 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    monitor = ModelMonitor(args.model.stem.split(".")[0], args.version)
+    name = args.model.stem.split(".")[0]
+    monitor = ModelMonitor(name, args.version)
+    classes = predict(np.zeros((1, args.features), np.float32)).shape[1]
     app = build_app(
         batcher,
         monitor,
         features=args.features,
         max_body_bytes=args.max_body_bytes,
         read_timeout_s=args.read_timeout_s,
+        model=oip.Model(name, args.version, features=args.features, classes=classes),
     )
     print(
         f"serving {args.model.name} on http://{processes.HOST}:{args.port} (max_batch {args.max_batch})",

@@ -42,8 +42,13 @@ def loads(body: bytes) -> Any:
 
 
 async def read_json(request: web.Request, *, timeout_s: float, max_bytes: int) -> Any:
-    """The request's JSON body: 408 when it does not arrive within `timeout_s`, 413 beyond `max_bytes`
-    (the application's `client_max_size`, which aiohttp enforces)."""
+    """The request's body decoded as JSON (see `read_body` and `loads`)."""
+    return loads(await read_body(request, timeout_s=timeout_s, max_bytes=max_bytes))
+
+
+async def read_body(request: web.Request, *, timeout_s: float, max_bytes: int) -> bytes:
+    """The request's body: 408 when it does not arrive within `timeout_s`, 413 beyond `max_bytes` (the
+    application's `client_max_size`, which aiohttp enforces)."""
     try:
         async with asyncio.timeout(timeout_s):
             body = await request.read()
@@ -54,7 +59,7 @@ async def read_json(request: web.Request, *, timeout_s: float, max_bytes: int) -
         ) from None
     except web.HTTPRequestEntityTooLarge:
         raise RequestError(413, f"the request body is larger than {max_bytes:,} bytes.") from None
-    return loads(body)
+    return body
 
 
 @web.middleware
@@ -75,9 +80,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(500, f"internal server error: {type(error).__name__}: {error}")
 
 
-def error_response(status: int, message: str) -> web.Response:
+def error_response(status: int, message: str, *, headers: dict[str, str] | None = None) -> web.Response:
     """`{"error": message}` with `status`; a 408 also closes the connection, whose body never came."""
-    response = web.json_response({"error": message}, status=status)
+    response = web.json_response({"error": message}, status=status, headers=headers)
     if status == 408:
         response.force_close()
     return response

@@ -11,7 +11,7 @@ import asyncio
 import gc
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,18 +167,71 @@ async def run_load(
     No request starts after `time_limit_s` (None: no limit). `on_reply` sees every reply after the clock
     stops (a monitor fed from the run, say).
     """
+    send = send_all(
+        url,
+        bodies,
+        concurrency=concurrency,
+        timeout_s=timeout_s,
+        time_limit_s=time_limit_s,
+        content_type=content_type,
+    )
+    return await _timed(send, examples_per_request=examples_per_request, on_reply=on_reply)
+
+
+async def run_grpc_load(
+    target: str,
+    method: str,
+    messages: Sequence[bytes],
+    *,
+    concurrency: int,
+    time_limit_s: float | None = 30.0,
+    timeout_s: float = 10.0,
+    examples_per_request: int = 1,
+) -> LoadResult:
+    """`run_load` over gRPC: serialized request messages to `method` (e.g.
+    "/tensorflow.serving.PredictionService/Predict") on one channel to `target` ("host:port"); a reply's
+    `answer` is the serialized response message, and its status 200 stands for gRPC's OK."""
+    import grpc
+    from grpc import aio
+
+    async def send() -> list[Reply]:
+        gate = asyncio.Semaphore(concurrency)
+        stop_at = time.perf_counter() + time_limit_s if time_limit_s is not None else float("inf")
+        async with aio.insecure_channel(target) as channel:
+            call = channel.unary_unary(method)
+
+            async def one(index: int, message: bytes) -> Reply | None:
+                async with gate:
+                    start = time.perf_counter()
+                    if start >= stop_at:
+                        return None
+                    try:
+                        answer = await call(message, timeout=timeout_s)
+                    except grpc.aio.AioRpcError as error:
+                        elapsed = (time.perf_counter() - start) * 1000
+                        return Reply(
+                            index, None, elapsed, start, error=f"{error.code().name}: {error.details()}"
+                        )
+                    return Reply(index, 200, (time.perf_counter() - start) * 1000, start, answer=answer)
+
+            replies = await asyncio.gather(*(one(i, m) for i, m in enumerate(messages)))
+        return [reply for reply in replies if reply is not None]
+
+    return await _timed(send(), examples_per_request=examples_per_request)
+
+
+async def _timed(
+    send: Awaitable[list[Reply]],
+    *,
+    examples_per_request: int,
+    on_reply: Callable[[Reply], None] | None = None,
+) -> LoadResult:
+    """Await one run of sends with the clock running and the generator's heap frozen for the collector."""
     gc.collect()
     gc.freeze()  # the generator's own full collections would stall every request in flight
     try:
         start = time.perf_counter()
-        replies = await send_all(
-            url,
-            bodies,
-            concurrency=concurrency,
-            timeout_s=timeout_s,
-            time_limit_s=time_limit_s,
-            content_type=content_type,
-        )
+        replies = await send
         seconds = time.perf_counter() - start
     finally:
         gc.unfreeze()

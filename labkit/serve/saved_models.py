@@ -18,13 +18,15 @@ import numpy as np
 
 @dataclass
 class Version:
-    """One loaded SavedModel version: its signatures' input and output specs and the callables."""
+    """One loaded SavedModel version: its signatures' input and output specs, their SignatureDef protos (as
+    gRPC's GetModelMetadata returns them) and the callables."""
 
     number: int
     path: Path
     loaded: Any
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    signature_defs: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, number: int, path: Path) -> Version:
@@ -38,6 +40,10 @@ class Version:
             version.outputs[name] = dict(fn.structured_outputs)
         if not version.inputs:
             raise ValueError(f"{path} has no serving signatures; export it with a `signatures=` argument.")
+        from tensorflow.core.protobuf import saved_model_pb2
+
+        graph = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes()).meta_graphs[0]
+        version.signature_defs = dict(graph.signature_def)
         return version
 
     def run(self, signature: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -132,16 +132,20 @@ def _range(dtype: np.dtype) -> str:
 def _convert(name: str, value: Any, spec: Any, *, rows: bool) -> np.ndarray:
     """One input as the signature's dtype, its shape checked against the spec (batch dimension free)."""
     array = _strings(name, value, spec) if spec.dtype.name == "string" else _numbers(name, value, spec)
+    check_shape(name, array, spec, where="instances" if rows else "inputs")
+    return array
+
+
+def check_shape(name: str, array: np.ndarray, spec: Any, *, where: str) -> None:
+    """RequestError(400) unless the array's shape fits the spec's (a None dimension takes any size)."""
     expected = spec.shape.as_list()
     if array.ndim != len(expected) or any(
         e is not None and e != g for e, g in zip(expected, array.shape, strict=False)
     ):
-        where = "instances" if rows else "inputs"
         shown = ["batch" if e is None else e for e in expected]
         raise RequestError(
             400, f"input {name!r} has shape {list(array.shape)} from {where}; the signature expects {shown}."
         )
-    return array
 
 
 def parse_request(payload: Any, version: Version) -> tuple[str, dict[str, np.ndarray], bool]:

@@ -1,4 +1,5 @@
-"""A server that speaks TensorFlow Serving's REST API (on aiohttp); it is not TensorFlow Serving.
+"""A server that speaks TensorFlow Serving's REST API (on aiohttp) and, with `--port`, its gRPC API
+(`labkit.serve.tfs_grpc`); it is not TensorFlow Serving.
 
 Notebooks 09 and 13 use the real `tensorflow_model_server` when it is on PATH and this server otherwise:
 status, metadata and predict (row and columnar) under `/v1/models/...`, version polling with hot swap and
@@ -45,16 +46,18 @@ class ModelServer:
         max_body_bytes: int = 16 * 2**20,
         keep_versions: int = 1,
         read_timeout_s: float = 30.0,
+        grpc_port: int | None = None,
     ) -> None:
         """`batching` is (max_batch_size, batch_timeout_s) when server-side batching is on; a request
-        whose body has not arrived `read_timeout_s` after its headers is answered 408 and closed."""
+        whose body has not arrived `read_timeout_s` after its headers is answered 408 and closed; the gRPC
+        API listens on `grpc_port` when one is given."""
         if not base_path.is_absolute():
             raise ValueError(
                 f"--model_base_path must be absolute (TensorFlow Serving requires it); got {base_path}."
             )
         self.name, self.base_path, self.labels = name, base_path, dict(labels or {})
         self.poll_s, self.batching, self.max_body_bytes = poll_s, batching, max_body_bytes
-        self.keep_versions, self.read_timeout_s = keep_versions, read_timeout_s
+        self.keep_versions, self.read_timeout_s, self.grpc_port = keep_versions, read_timeout_s, grpc_port
         self.versions: dict[int, Version] = {}
         self.batchers: dict[tuple[int, str], tuple[MicroBatcher, asyncio.Task]] = {}
 
@@ -78,27 +81,27 @@ class ModelServer:
             except Exception as error:  # a half-written version: try again at the next poll
                 print(f"could not load a new version yet: {error}", flush=True)
 
-    def _resolve(self, match: re.Match) -> Version:
-        if match["name"] != self.name:
-            raise RequestError(404, f"Servable not found for request: Latest({match['name']})")
-        if match["label"] is not None:
-            if match["label"] not in self.labels:
-                raise RequestError(
-                    404, f"unknown version label {match['label']!r}; labels: {sorted(self.labels)}."
-                )
-            number = self.labels[match["label"]]
-        elif match["version"] is not None:
-            if not match["version"].isdigit():
-                raise RequestError(400, f"version must be a number; got {match['version']!r}.")
-            number = int(match["version"])
+    def resolve(self, name: str, version: str | None = None, label: str | None = None) -> Version:
+        """The loaded version a request names (the latest when neither `version` nor `label` is given),
+        or RequestError 404 in the real server's words; shared by the REST and gRPC APIs."""
+        if name != self.name:
+            raise RequestError(404, f"Servable not found for request: Latest({name})")
+        if label:
+            if label not in self.labels:
+                raise RequestError(404, f"unknown version label {label!r}; labels: {sorted(self.labels)}.")
+            number = self.labels[label]
+        elif version is not None:
+            if not version.isdigit():
+                raise RequestError(400, f"version must be a number; got {version!r}.")
+            number = int(version)
         else:
             if not self.versions:
                 raise RequestError(404, f"Servable not found for request: Latest({self.name})")
             number = max(self.versions)
-        version = self.versions.get(number)
-        if version is None:  # the real server's wording, which clients parse; the loaded ones are in GET
+        found = self.versions.get(number)
+        if found is None:  # the real server's wording, which clients parse; the loaded ones are in GET
             raise RequestError(404, f"Servable not found for request: Specific({self.name}, {number})")
-        return version
+        return found
 
     def _status(self, versions: list[Version]) -> dict[str, Any]:
         return {
@@ -133,13 +136,14 @@ class ModelServer:
             raise RequestError(404, f"unknown path {request.path}; see the TensorFlow Serving REST API.")
         suffix = match["suffix"]
         if request.method == "GET" and suffix in (None, "/metadata"):
-            version = self._resolve(match)
+            version = self.resolve(match["name"], match["version"], match["label"])
             if suffix == "/metadata":
                 return web.json_response(self._metadata(version))
             explicit = match["version"] is not None or match["label"] is not None
             return web.json_response(self._status([version] if explicit else list(self.versions.values())))
         if request.method == "POST" and suffix == ":predict":
-            return await self._predict(request, self._resolve(match))
+            version = self.resolve(match["name"], match["version"], match["label"])
+            return await self._predict(request, version)
         if suffix in (":classify", ":regress"):
             raise RequestError(
                 400, f"{suffix[1:]} needs a classification/regression signature; use :predict."
@@ -151,19 +155,21 @@ class ModelServer:
             request, timeout_s=self.read_timeout_s, max_bytes=self.max_body_bytes
         )
         signature, arrays, rows = parse_request(payload, version)
-        if self.batching is not None:
-            sizes = {a.shape[0] if a.ndim else None for a in arrays.values()}
-            if len(sizes) > 1 or None in sizes:
-                raise RequestError(
-                    400, "with server-side batching every input needs the same 0-th (batch) dimension."
-                )
-            try:
-                outputs = await self._batcher(version, signature).submit(arrays)
-            except Overloaded as error:
-                raise RequestError(503, str(error)) from None
-        else:
-            outputs = await asyncio.get_running_loop().run_in_executor(None, _run, version, signature, arrays)
-        return web.json_response(format_response(outputs, rows))
+        return web.json_response(format_response(await self.infer(version, signature, arrays), rows))
+
+    async def infer(self, version: Version, signature: str, arrays: dict[str, Any]) -> dict[str, Any]:
+        """The signature's outputs, through the micro-batcher when batching is on (REST and gRPC alike)."""
+        if self.batching is None:
+            return await asyncio.get_running_loop().run_in_executor(None, _run, version, signature, arrays)
+        sizes = {a.shape[0] if a.ndim else None for a in arrays.values()}
+        if len(sizes) > 1 or None in sizes:
+            raise RequestError(
+                400, "with server-side batching every input needs the same 0-th (batch) dimension."
+            )
+        try:
+            return await self._batcher(version, signature).submit(arrays)
+        except Overloaded as error:
+            raise RequestError(503, str(error)) from None
 
     def _batcher(self, version: Version, signature: str) -> MicroBatcher:
         """One micro-batcher per version and signature, started on its first request.
@@ -193,7 +199,16 @@ class ModelServer:
 
         async def background(app: web.Application):
             poller = asyncio.create_task(self._poll())
+            grpc_server = None
+            if self.grpc_port:
+                from labkit.serve import tfs_grpc
+
+                grpc_server = await tfs_grpc.start(
+                    self, self.grpc_port, max_message_bytes=self.max_body_bytes
+                )
             yield
+            if grpc_server is not None:
+                await grpc_server.stop(grace=1)
             poller.cancel()
             for batcher, task in self.batchers.values():
                 task.cancel()
@@ -221,17 +236,22 @@ def server_command(
     batching_file: Path | None = None,
     poll_s: float = 1.0,
     prefer_real: bool = True,
+    grpc_port: int | None = None,
 ) -> tuple[list[str], str]:
     """The command serving a model base path: `tensorflow_model_server` when on PATH, else this module.
 
-    Both take the same flags; returns (command, which server).
+    Both take the same flags (`--port` is the gRPC port; the real server always opens one); returns
+    (command, which server).
     """
     real = shutil.which("tensorflow_model_server") if prefer_real else None
-    flags = {"model_name": model_name, "model_base_path": base_path, "rest_api_port": port}
+    flags: dict[str, object] = {"model_name": model_name, "model_base_path": base_path, "rest_api_port": port}
     if real:
-        flags |= {"port": processes.free_port(), "file_system_poll_wait_seconds": max(1, round(poll_s))}
+        flags |= {"port": grpc_port or processes.free_port()}
+        flags["file_system_poll_wait_seconds"] = max(1, round(poll_s))
     else:
         flags["file_system_poll_wait_seconds"] = poll_s
+        if grpc_port:
+            flags["port"] = grpc_port
     command = [real] if real else [sys.executable, "-m", "labkit.serve.tfs_rest_server"]
     command += [f"--{k}={v}" for k, v in flags.items()]
     if batching_file is not None:
@@ -246,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model_name", default="default")
     parser.add_argument("--model_base_path", required=True, type=Path)
     parser.add_argument("--rest_api_port", required=True, type=int)
+    parser.add_argument("--port", type=int, default=0, help="the gRPC API's port (0: no gRPC API)")
     parser.add_argument("--enable_batching", action="store_true")
     parser.add_argument("--batching_parameters_file", type=Path)
     parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0)
@@ -263,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         processes.ensure_port_free(args.rest_api_port)
+        if args.port:
+            processes.ensure_port_free(args.port)
         labels = {
             k: int(v) for k, v in (pair.split("=", 1) for pair in args.version_labels.split(",") if pair)
         }
@@ -282,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             max_body_bytes=args.max_body_bytes,
             keep_versions=args.num_versions,
             read_timeout_s=args.read_timeout_s,
+            grpc_port=args.port or None,
         )
         from labkit.core import tf_env
 
