@@ -26,7 +26,7 @@ from tensorflow_serving.apis import (  # noqa: E402
 from test_tfs_rest_server import NOT_ON_PATH, REAL, WEIGHTS, export_tiny  # noqa: E402
 
 from labkit.core import tf_env  # noqa: E402
-from labkit.serve import processes, saved_models, tfs_rest_server  # noqa: E402
+from labkit.serve import loadgen, processes, saved_models, tfs_rest_server  # noqa: E402
 
 pytestmark = pytest.mark.server
 tf = tf_env.import_tensorflow()
@@ -223,3 +223,16 @@ def test_batching_and_a_hot_swap_over_grpc(base_path: Path, tmp_path: Path) -> N
             time.sleep(0.2)
     assert len(results) == 24 and all(results.values()), results
     assert version == 2, "version 2 was not served within 60 s"
+
+
+def test_the_grpc_load_generator_times_every_call_and_reports_failures(server) -> None:
+    import asyncio
+
+    method = "/tensorflow.serving.PredictionService/Predict"
+    good = predict_request({"x": np.eye(4, dtype=np.float32)[:1]}).SerializeToString()
+    bad = predict_request({"x": np.eye(4, dtype=np.float32)[:1]}, name="other").SerializeToString()
+    run = asyncio.run(loadgen.run_grpc_load(server.target, method, [good] * 30 + [bad] * 2, concurrency=8))
+    assert run.completed == 30 and len(run.errors) == 2, (run.completed, run.errors)
+    assert all("NOT_FOUND" in e for e in run.errors) and (run.latencies_ms > 0).all(), run.errors
+    answer = predict_pb2.PredictResponse.FromString(run.replies[0].answer)
+    assert np.allclose(tf.make_ndarray(answer.outputs["y"]), WEIGHTS[:1]), answer

@@ -87,7 +87,7 @@ async def _one(
     request: tuple[int, bytes],
     *,
     url: str,
-    content_type: str,
+    headers: dict[str, str],
     gate: asyncio.Semaphore,
     stop_at: float,
 ) -> Reply | None:
@@ -97,7 +97,7 @@ async def _one(
         if start >= stop_at:
             return None  # the time limit passed before this request could start: it is not sent
         try:
-            async with session.post(url, data=body, headers={"Content-Type": content_type}) as response:
+            async with session.post(url, data=body, headers=headers) as response:
                 answer: Any = await response.json(content_type=None)
                 status = response.status
         except (TimeoutError, aiohttp.ClientError, ValueError) as error:
@@ -120,10 +120,12 @@ async def send_all(
     timeout_s: float = 10.0,
     time_limit_s: float | None = None,
     content_type: str = JSON,
+    headers: dict[str, str] | None = None,
 ) -> list[Reply]:
     """POST prepared bodies, at most `concurrency` in flight; replies in input order.
 
     With `time_limit_s`, no request starts after that many seconds; those are left out of the replies.
+    `headers` go with every request, besides its Content-Type.
     """
     if concurrency < 1 or timeout_s <= 0 or (time_limit_s is not None and time_limit_s <= 0):
         raise ValueError(
@@ -132,12 +134,13 @@ async def send_all(
         )
     gate = asyncio.Semaphore(concurrency)
     stop_at = time.perf_counter() + time_limit_s if time_limit_s is not None else float("inf")
+    sent_headers = {"Content-Type": content_type, **(headers or {})}
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         replies = await asyncio.gather(
             *(
-                _one(session, request, url=url, content_type=content_type, gate=gate, stop_at=stop_at)
+                _one(session, request, url=url, headers=sent_headers, gate=gate, stop_at=stop_at)
                 for request in enumerate(bodies)
             )
         )
@@ -159,6 +162,7 @@ async def run_load(
     time_limit_s: float | None = 30.0,
     timeout_s: float = 10.0,
     content_type: str = JSON,
+    headers: dict[str, str] | None = None,
     examples_per_request: int = 1,
     on_reply: Callable[[Reply], None] | None = None,
 ) -> LoadResult:
@@ -174,6 +178,7 @@ async def run_load(
         timeout_s=timeout_s,
         time_limit_s=time_limit_s,
         content_type=content_type,
+        headers=headers,
     )
     return await _timed(send, examples_per_request=examples_per_request, on_reply=on_reply)
 

@@ -63,6 +63,21 @@ class InferRequest:
     id: str | None
 
 
+def binary_request(
+    x: np.ndarray, *, name: str = "input", binary_output: bool = True
+) -> tuple[bytes, dict[str, str]]:
+    """An infer request carrying `x` as FP32 binary tensor data: (body, headers), as a client sends it."""
+    data = np.ascontiguousarray(x, dtype="<f4").tobytes()
+    tensor = {
+        "name": name,
+        "shape": list(x.shape),
+        "datatype": "FP32",
+        "parameters": {"binary_data_size": len(data)},
+    }
+    header = json.dumps({"inputs": [tensor], "parameters": {"binary_data_output": binary_output}}).encode()
+    return header + data, {HEADER: str(len(header)), "Content-Type": "application/octet-stream"}
+
+
 def parse_infer(body: bytes, header_length: str | None, model: Model) -> InferRequest:
     """An infer request body (JSON, or JSON then binary tensor data) as the model's input batch."""
     json_end = len(body)

@@ -41,6 +41,43 @@ def _apis() -> Any:
     return predict_pb2, get_model_metadata_pb2, get_model_status_pb2
 
 
+def request_arrays(request: Any, specs: dict[str, Any], signature: str) -> dict[str, Any]:
+    """A PredictRequest's inputs as arrays of the signature's dtypes and shapes, or RequestError(400)
+    naming the input: what the server decodes before the model runs."""
+    unknown, missing = sorted(set(request.inputs) - set(specs)), sorted(set(specs) - set(request.inputs))
+    if unknown or missing:
+        raise RequestError(
+            400,
+            f"signature {signature!r} takes the inputs {sorted(specs)}; "
+            f"got unknown {unknown} and missing {missing}.",
+        )
+    return {name: _array(name, request.inputs[name], specs[name]) for name in specs}
+
+
+def _array(name: str, proto: Any, spec: Any) -> Any:
+    """One TensorProto as an array of the signature's dtype and shape, or RequestError(400)."""
+    from labkit.core import tf_env
+
+    tf = tf_env.import_tensorflow()
+    if proto.dtype != spec.dtype.as_datatype_enum:
+        try:
+            got = tf.dtypes.as_dtype(proto.dtype).name
+        except TypeError:
+            got = f"enum value {proto.dtype} (no TensorFlow dtype)"
+        raise RequestError(400, f"input {name!r} has dtype {got}; the signature expects {spec.dtype.name}.")
+    try:
+        array = tf.make_ndarray(proto)
+    except (ValueError, TypeError) as error:
+        shape = [d.size for d in proto.tensor_shape.dim]
+        raise RequestError(
+            400,
+            f"input {name!r}: its {len(proto.tensor_content)} bytes of content do not fill shape {shape} "
+            f"of {spec.dtype.name} ({error}).",
+        ) from None
+    check_shape(name, array, spec, where="the request")
+    return array
+
+
 class Services:
     """The gRPC methods of one ModelServer; each takes the raw request bytes and parses them itself, so
     bytes that are not the message are an INVALID_ARGUMENT that says so (not gRPC's bare INTERNAL)."""
@@ -58,15 +95,7 @@ class Services:
             raise RequestError(
                 400, f"signature_name {signature!r} not found; this model has {sorted(version.inputs)}."
             )
-        specs = version.inputs[signature]
-        unknown, missing = sorted(set(request.inputs) - set(specs)), sorted(set(specs) - set(request.inputs))
-        if unknown or missing:
-            raise RequestError(
-                400,
-                f"signature {signature!r} takes the inputs {sorted(specs)}; "
-                f"got unknown {unknown} and missing {missing}.",
-            )
-        arrays = {name: self._array(name, request.inputs[name], specs[name]) for name in specs}
+        arrays = request_arrays(request, version.inputs[signature], signature)
         outputs = await self.server.infer(version, signature, arrays)
         wanted = list(request.output_filter) or list(outputs)
         absent = sorted(set(wanted) - set(outputs))
@@ -78,29 +107,6 @@ class Services:
         for name in wanted:
             response.outputs[name].CopyFrom(self.tf.make_tensor_proto(outputs[name]))
         return response
-
-    def _array(self, name: str, proto: Any, spec: Any) -> Any:
-        """One TensorProto as an array of the signature's dtype and shape, or RequestError(400)."""
-        wanted = spec.dtype.as_datatype_enum
-        if proto.dtype != wanted:
-            try:
-                got = self.tf.dtypes.as_dtype(proto.dtype).name
-            except TypeError:
-                got = f"enum value {proto.dtype} (no TensorFlow dtype)"
-            raise RequestError(
-                400, f"input {name!r} has dtype {got}; the signature expects {spec.dtype.name}."
-            )
-        try:
-            array = self.tf.make_ndarray(proto)
-        except (ValueError, TypeError) as error:
-            shape = [d.size for d in proto.tensor_shape.dim]
-            raise RequestError(
-                400,
-                f"input {name!r}: its {len(proto.tensor_content)} bytes of content do not fill shape {shape} "
-                f"of {spec.dtype.name} ({error}).",
-            ) from None
-        check_shape(name, array, spec, where="the request")
-        return array
 
     async def metadata(self, request: Any) -> Message:
         _, metadata_pb2, _ = _apis()

@@ -225,6 +225,9 @@ _ENTRIES = (
             Param("batch_timeout_ms", float, 2.0, minimum=0.0, maximum=1000.0, help="how long the server waits to fill a batch"),
             TIME_LIMIT_S,
             Param("prefer_real", bool, True, help="use tensorflow_model_server when it is on PATH"),
+            Param("protocol_requests", int, 400, minimum=20, maximum=1000000, full=2000, help="requests per run of the protocol comparison"),
+            Param("protocol_time_limit_s", float, 2.0, minimum=0.5, maximum=600.0, full=10.0, help="no new request after this many seconds per protocol run"),
+            Param("wide_units", int, 4096, minimum=64, maximum=16384, help="hidden units per layer of the wide MLP the protocols are compared on"),
         ),
     ),
     NotebookEntry(
@@ -250,6 +253,8 @@ _ENTRIES = (
             Param("queue_limit", int, 256, minimum=1, maximum=100000, help="requests that may wait before 503"),
             Param("wide_units", int, 4096, minimum=64, maximum=16384, help="hidden units of the wide MLP"),
             Param("wide_epochs", int, 2, minimum=1, maximum=50, full=5, help="training epochs of the wide MLP"),
+            Param("protocol_requests", int, 400, minimum=20, maximum=1000000, full=2000, help="requests per run of the protocol comparison"),
+            Param("protocol_time_limit_s", float, 2.0, minimum=0.5, maximum=600.0, full=10.0, help="no new request after this many seconds per protocol run"),
             Param("drift_window", int, 300, minimum=50, maximum=100000, help="inputs per drift window"),
             Param("drift_threshold", float, 0.25, minimum=0.01, maximum=10.0, help="largest PSI before the drift alert"),
             Param("noise_sd", float, 0.1, minimum=0.0, maximum=1.0, help="Gaussian noise added to the shifted stream"),
