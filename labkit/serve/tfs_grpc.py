@@ -9,6 +9,7 @@ over the size limit, refused by gRPC itself).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -54,11 +55,17 @@ def request_arrays(request: Any, specs: dict[str, Any], signature: str) -> dict[
     return {name: _array(name, request.inputs[name], specs[name]) for name in specs}
 
 
-def _array(name: str, proto: Any, spec: Any) -> Any:
-    """One TensorProto as an array of the signature's dtype and shape, or RequestError(400)."""
+@functools.cache
+def _tensorflow() -> Any:
+    """TensorFlow, imported once: `tf_env.import_tensorflow` redirects stderr on every call."""
     from labkit.core import tf_env
 
-    tf = tf_env.import_tensorflow()
+    return tf_env.import_tensorflow()
+
+
+def _array(name: str, proto: Any, spec: Any) -> Any:
+    """One TensorProto as an array of the signature's dtype and shape, or RequestError(400)."""
+    tf = _tensorflow()
     if proto.dtype != spec.dtype.as_datatype_enum:
         try:
             got = tf.dtypes.as_dtype(proto.dtype).name
@@ -83,9 +90,7 @@ class Services:
     bytes that are not the message are an INVALID_ARGUMENT that says so (not gRPC's bare INTERNAL)."""
 
     def __init__(self, server: ModelServer) -> None:
-        from labkit.core import tf_env
-
-        self.server, self.tf = server, tf_env.import_tensorflow()
+        self.server, self.tf = server, _tensorflow()
 
     async def predict(self, request: Any) -> Message:
         predict_pb2, _, _ = _apis()
