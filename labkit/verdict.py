@@ -68,7 +68,7 @@ class Verdict:
             )
         figure = figure.replace("95%", f"{100 * self.confidence:.0f}%") + f", n={self.n})"
         if self.word == SAME:
-            within = f" beyond +/-{100 * self.margin:.0f}%" if self.margin else ""
+            within = f" (a change must clear +/-{100 * self.margin:.0f}% to count)" if self.margin else ""
             return f"{self.b} vs {self.a}: {SAME}{within}, {figure}."
         if self.word in _COMPARATIVES:
             return f"{self.b} is {self.word} than {self.a}: {figure}."

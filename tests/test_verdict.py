@@ -65,7 +65,7 @@ def test_slower_reads_as_how_many_times_longer_and_a_margin_absorbs_trivial_gaps
     v = verdict.ratio(steady, start_up, labels=("steady", "start-up"))
     assert v.word == "slower" and v.sentence().startswith("start-up is slower than steady: 2.2"), v.sentence()
     near = verdict.ratio(steady, steady * 0.993, paired=True)
-    assert near.word == verdict.SAME and "beyond +/-2%" in near.sentence(), near.sentence()
+    assert near.word == verdict.SAME and "(a change must clear +/-2% to count)" in near.sentence(), near.sentence()
     strict = verdict.ratio(steady, steady * 0.993, paired=True, margin=0.0)
     assert strict.word == "faster", strict.sentence()
 
@@ -78,5 +78,5 @@ def test_interleaved_comparisons_use_the_margin_and_print_to_chosen_decimals() -
     v = pair.verdict(a="first", b="second")
     assert v.word == verdict.SAME and v.margin == verdict.MARGIN == 0.02, v
     assert v.sentence(digits=3).startswith(
-        "second vs first: no detectable difference beyond +/-2%, 0.996x"
+        "second vs first: no detectable difference (a change must clear +/-2% to count), 0.996x"
     ), v.sentence(digits=3)
