@@ -65,7 +65,8 @@ def test_slower_reads_as_how_many_times_longer_and_a_margin_absorbs_trivial_gaps
     v = verdict.ratio(steady, start_up, labels=("steady", "start-up"))
     assert v.word == "slower" and v.sentence().startswith("start-up is slower than steady: 2.2"), v.sentence()
     near = verdict.ratio(steady, steady * 0.993, paired=True)
-    assert near.word == verdict.SAME and "(a change must clear +/-2% to count)" in near.sentence(), near.sentence()
+    assert near.word == verdict.SAME, near.sentence()
+    assert "(a change must clear +/-2% to count)" in near.sentence(), near.sentence()
     strict = verdict.ratio(steady, steady * 0.993, paired=True, margin=0.0)
     assert strict.word == "faster", strict.sentence()
 
