@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError, Message
 from grpc import aio
 
 from labkit.serve.json_http import RequestError
-from labkit.serve.tfs_protocol import check_shape
+from labkit.serve.tfs_protocol import check_shape, signature_inputs
 
 if TYPE_CHECKING:
     from labkit.serve.tfs_rest_server import ModelServer
@@ -31,8 +31,9 @@ _CODES = {
 }
 
 
+@functools.cache
 def _apis() -> Any:
-    """tensorflow_serving.apis' message modules (imported late: they import TensorFlow's protos)."""
+    """tensorflow_serving.apis' message modules (imported late, once: they import TensorFlow's protos)."""
     from tensorflow_serving.apis import (
         get_model_metadata_pb2,
         get_model_status_pb2,
@@ -96,11 +97,7 @@ class Services:
         predict_pb2, _, _ = _apis()
         version = self._version(request.model_spec)
         signature = request.model_spec.signature_name or "serving_default"
-        if signature not in version.inputs:
-            raise RequestError(
-                400, f"signature_name {signature!r} not found; this model has {sorted(version.inputs)}."
-            )
-        arrays = request_arrays(request, version.inputs[signature], signature)
+        arrays = request_arrays(request, signature_inputs(version, signature), signature)
         outputs = await self.server.infer(version, signature, arrays)
         wanted = list(request.output_filter) or list(outputs)
         absent = sorted(set(wanted) - set(outputs))

@@ -9,7 +9,7 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -17,20 +17,14 @@ import numpy as np
 from labkit.serve.json_http import RequestError
 from labkit.serve.saved_models import Version
 
-_DTYPES = {
-    "float32": "DT_FLOAT",
-    "float64": "DT_DOUBLE",
-    "int32": "DT_INT32",
-    "int64": "DT_INT64",
-    "string": "DT_STRING",
-    "bool": "DT_BOOL",
-}
-
 
 def spec_json(spec: Any) -> dict[str, Any]:
+    """A TensorSpec as the metadata API shows it: TensorFlow's own dtype name (DT_FLOAT) and sizes."""
+    from tensorflow.core.framework import types_pb2
+
     dims = [{"size": str(-1 if d is None else d), "name": ""} for d in spec.shape.as_list()]
     return {
-        "dtype": _DTYPES.get(spec.dtype.name, spec.dtype.name),
+        "dtype": types_pb2.DataType.Name(spec.dtype.as_datatype_enum),
         "tensor_shape": {"dim": dims, "unknown_rank": False},
         "name": spec.name or "",
     }
@@ -39,6 +33,11 @@ def spec_json(spec: Any) -> dict[str, Any]:
 def is_b64(value: Any) -> bool:
     """`{"b64": "..."}`: the documented encoding of one binary string value."""
     return isinstance(value, dict) and set(value) == {"b64"}
+
+
+def _map_leaves(value: Any, fn: Callable[[Any], Any]) -> Any:
+    """A nested list with `fn` applied to every non-list value, nesting kept."""
+    return [_map_leaves(item, fn) for item in value] if isinstance(value, list) else fn(value)
 
 
 def _leaves(value: Any) -> Iterator[Any]:
@@ -68,10 +67,7 @@ def _strings(name: str, value: Any, spec: Any) -> np.ndarray:
                 raise _refuse(name, spec, leaf, why="is not valid base64") from None
         raise _refuse(name, spec, leaf, why='is neither a string nor {"b64": "<base64>"}')
 
-    def walk(item: Any) -> Any:
-        return [walk(i) for i in item] if isinstance(item, list) else decode(item)
-
-    array = np.array(walk(value), dtype=object)
+    array = np.array(_map_leaves(value, decode), dtype=object)
     if any(not isinstance(leaf, bytes) for leaf in array.flat):
         raise RequestError(400, f"input {name!r} has nested lists of uneven length.")
     return array
@@ -148,16 +144,21 @@ def check_shape(name: str, array: np.ndarray, spec: Any, *, where: str) -> None:
         )
 
 
+def signature_inputs(version: Version, signature: str) -> dict[str, Any]:
+    """The input specs of a signature of `version`, or RequestError(400) naming the signatures it has."""
+    if signature not in version.inputs:
+        raise RequestError(
+            400, f"signature_name {signature!r} not found; this model has {sorted(version.inputs)}."
+        )
+    return version.inputs[signature]
+
+
 def parse_request(payload: Any, version: Version) -> tuple[str, dict[str, np.ndarray], bool]:
     """(signature, input arrays, row format?) from a decoded predict body, or RequestError(400)."""
     if not isinstance(payload, dict):
         raise RequestError(400, "the request body must be a JSON object with 'instances' or 'inputs'.")
     signature = payload.get("signature_name") or "serving_default"
-    if signature not in version.inputs:
-        raise RequestError(
-            400, f"signature_name {signature!r} not found; this model has {sorted(version.inputs)}."
-        )
-    specs = version.inputs[signature]
+    specs = signature_inputs(version, signature)
     if ("instances" in payload) == ("inputs" in payload):
         raise RequestError(400, "give exactly one of 'instances' (row format) or 'inputs' (columnar format).")
     rows = "instances" in payload
@@ -205,10 +206,7 @@ def _json_value(name: str, array: np.ndarray) -> Any:
                 pass  # binary bytes in an output not named *_bytes: still sent losslessly
         return {"b64": base64.b64encode(leaf).decode("ascii")}
 
-    def walk(item: Any) -> Any:
-        return [walk(i) for i in item] if isinstance(item, list) else encode(item)
-
-    return walk(array.tolist())
+    return _map_leaves(array.tolist(), encode)
 
 
 def format_response(outputs: dict[str, np.ndarray], rows: bool) -> dict[str, Any]:

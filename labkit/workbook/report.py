@@ -50,7 +50,7 @@ def _cell(value: float | None) -> str:
     return "" if value is None else ledger.format_value(value)
 
 
-def _status_section(run_id: str) -> list[str]:
+def _status_section(run_id: str, records: list[dict[str, Any]]) -> list[str]:
     """The run's notebooks: status, time, peak memory and checks passed, from the runner's summary (and
     for notebooks run in JupyterLab instead, their newest interactive session)."""
     rows = [
@@ -61,7 +61,7 @@ def _status_section(run_id: str) -> list[str]:
             f"{s.get('peak_memory_mb', 0.0):.0f}" if s["status"] != "interactive" else "-",
             str(s["checks_passed"]),
         ]
-        for s in dashboard.check_status(run_id)
+        for s in dashboard.check_status(run_id, records=records)
     ]
     return ["## Self-check status of this run", ""] + _table(
         ["notebook", "status", "seconds", "peak memory (MB)", "checks passed"], rows
@@ -156,7 +156,7 @@ def build(run_id: str | None = None) -> Path:
     figures = paths.results_dir() / "report_files"
     for stale in figures.glob("*.png"):  # a figure the new report does not draw must not linger
         stale.unlink()
-    lines = ["# Workbook results", "", f"Showing {why}.", "", *_status_section(run_id)]
+    lines = ["# Workbook results", "", f"Showing {why}.", "", *_status_section(run_id, records)]
     lines += ["", *_trade_off_section(chosen, figures, out), "", *_frameworks_section(chosen)]
     lines += ["", *_history_section(records, run_id, figures=figures, out=out), ""]
     lines += [f"## Metrics of this run ({len(rows)}, from {paths.ledger_path().name})", ""] + _table(
