@@ -89,7 +89,7 @@ clean:
 # index on Binder). Then `make test` must pass before the new lock is committed.
 lock: $(STAMP)
 	$(BIN)/pip-compile --quiet --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
-		--extra keras --extra torch --extra serve --extra lab --extra runtimes --extra dev --output-file $(LOCK) pyproject.toml
+		--extra keras --extra torch --extra serve --extra lab --extra runtimes --extra ray --extra dev --output-file $(LOCK) pyproject.toml
 	sed -i -e 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/' $(LOCK)
 	! grep -n "@ file:" $(LOCK)
 

@@ -100,6 +100,8 @@ def record(
         "hardware": _hardware(),
     }
     entry.update(merged)
+    if os.environ.get("LABKIT_SWEEP_ID"):
+        entry.setdefault("sweep_id", os.environ["LABKIT_SWEEP_ID"])
     append(entry, path)
     return entry
 

@@ -6,10 +6,46 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labkit.core import paths
 
+if TYPE_CHECKING:
+    from labkit.workbook import runner as runner_types
+
 EXIT_BAD_INPUT = 2
+
+
+def _cluster(args: argparse.Namespace) -> runner_types.ClusterOptions | None:
+    """The `--cluster` options, or None (and Ray is never imported) without `--cluster`."""
+    from labkit.workbook import cluster, runner
+
+    if args.cluster is None:
+        if args.resource or args.ship_code:
+            raise ValueError("--resource and --ship-code need --cluster ADDRESS.")
+        return None
+    if args.cpus <= 0:
+        raise ValueError(f"--cpus {args.cpus:g} must be positive.")
+    return runner.ClusterOptions(
+        args.cluster,
+        cpus=args.cpus,
+        resources=cluster.parse_resources(args.resource),
+        ship_code=args.ship_code,
+    )
+
+
+def _finish(run_dir: Path, outcomes: list[runner_types.NotebookResult], *, report: bool) -> int:
+    from labkit.workbook import runner
+
+    print(runner.format_table(outcomes))
+    for outcome in outcomes:
+        if outcome.error:
+            print(f"{outcome.notebook}: {outcome.status}: {outcome.error}")
+    print(f"\nExecuted notebooks and summary.json: {run_dir}")
+    print(f"Ledger: {paths.ledger_path()}")
+    if report:
+        print(f"Report: {_report(run_dir.name)}")
+    return 0 if all(o.status == "ok" for o in outcomes) else 1
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -24,16 +60,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         run_id=args.run_id,
         progress=not args.no_progress,
+        cluster=_cluster(args),
     )
-    print(runner.format_table(outcomes))
-    for outcome in outcomes:
-        if outcome.error:
-            print(f"{outcome.notebook}: {outcome.status}: {outcome.error}")
-    print(f"\nExecuted notebooks and summary.json: {run_dir}")
-    print(f"Ledger: {paths.ledger_path()}")
+    return _finish(run_dir, outcomes, report=args.report)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from labkit.workbook import sweep
+
+    if not args.param:
+        raise ValueError("a sweep needs at least one -p NAME V1,V2,...")
+    sweep_dir, outcomes = sweep.run(
+        args.notebook,
+        sweep.parse_grid(args.param),
+        sweep.parse_seeds(args.seeds),
+        profile=args.profile,
+        device=args.device,
+        timeout_s=args.timeout,
+        cluster=_cluster(args),
+    )
+    code = _finish(sweep_dir, outcomes, report=False)
     if args.report:
-        print(f"Report: {_report(run_dir.name)}")
-    return 0 if all(o.status == "ok" for o in outcomes) else 1
+        print(f"Report: {_report(None)}")
+    return code
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
@@ -117,6 +166,29 @@ def _cmd_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster_arguments(command: argparse.ArgumentParser) -> None:
+    ray = command.add_argument_group("on a Ray cluster (the `ray` extra)")
+    ray.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run each notebook as a Ray task: local (a Ray instance on this machine), auto, HOST:PORT "
+        "or ray://HOST:PORT",
+    )
+    ray.add_argument("--cpus", type=float, default=1.0, help="CPUs each notebook task asks for (default 1)")
+    ray.add_argument(
+        "--resource",
+        action="append",
+        default=[],
+        metavar="NAME=AMOUNT",
+        help="a custom resource each task needs, to pin it to the nodes that offer it",
+    )
+    ray.add_argument(
+        "--ship-code",
+        action="store_true",
+        help="send this checkout to the workers in Ray's runtime environment (workers without labkit)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     from labkit.workbook.params import DEVICES, PROFILES
     from labkit.workbook.runner import DEFAULT_TIMEOUT_S
@@ -145,7 +217,28 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--run-id", default=None)
     run.add_argument("--report", action="store_true", help="also build results/report.md")
     run.add_argument("--no-progress", action="store_true")
+    _cluster_arguments(run)
     run.set_defaults(func=_cmd_run)
+    sweep = sub.add_parser(
+        "sweep", help="run one notebook over a grid of parameter values x seeds (here or on a Ray cluster)"
+    )
+    sweep.add_argument("notebook", help="a name like 04 or 04_distillation")
+    sweep.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "V1,V2"),
+        help="a swept parameter and its comma-separated values",
+    )
+    sweep.add_argument("--seeds", default="0", help="comma-separated seeds run for every setting (default 0)")
+    sweep.add_argument("--profile", choices=PROFILES, default="quick")
+    sweep.add_argument("--device", choices=DEVICES, default="auto")
+    sweep.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per run")
+    sweep.add_argument("--report", action="store_true", help="also build results/report.md")
+    _cluster_arguments(sweep)
+    sweep.set_defaults(func=_cmd_sweep)
     show = sub.add_parser("params", help="a notebook's parameters: types, defaults, allowed values")
     show.add_argument("notebook", nargs="?", help="a notebook; without one, every notebook as markdown")
     show.add_argument("--doc", metavar="FILE", help="rewrite FILE's generated parameter section")
@@ -177,9 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, ConnectionError) as error:
         print(f"labkit {args.command}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"labkit {args.command}: interrupted; the notebooks still running were cancelled.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

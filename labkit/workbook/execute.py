@@ -7,12 +7,28 @@ kernel's peak memory, whatever the notebook does. Writes a small JSON result for
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
+
+
+def _end_with_kernel(signum: int, frame: FrameType | None) -> None:
+    """On SIGTERM (the runner or a dead Ray worker asks us to stop), take the kernel down too."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    os._exit(128 + signum)
 
 
 def main(argv: list[str]) -> int:
     source, target, parameters_file, cwd, result_file = argv
+    signal.signal(signal.SIGTERM, _end_with_kernel)
     import papermill
     from papermill.exceptions import PapermillExecutionError
 

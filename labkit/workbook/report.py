@@ -141,6 +141,25 @@ def _history_section(records: list[dict[str, Any]], run_id: str, *, figures: Pat
     return lines
 
 
+def _sweep_section(records: list[dict[str, Any]], *, figures: Path, out: Path) -> list[str]:
+    """The newest sweep: each metric per setting as mean and spread over seeds, with a figure."""
+    sweeps = dashboard.sweep_ids(records)
+    if not sweeps:
+        return []
+    rows = dashboard.sweep_summary(records, sweeps[-1])
+    lines = [f"## Sweep {sweeps[-1]}: mean and spread over seeds per setting", ""] + _table(
+        ["metric", "setting", "seeds", "mean", "spread (sd)", "unit"],
+        [
+            [r["metric"], r["setting"], str(r["n"]), _cell(r["mean"]), _cell(r["spread"]), r["unit"]]
+            for r in rows
+        ],
+    )
+    if rows:
+        plot = _save(dashboard.sweep_figure(rows), figures / "sweep.png")
+        lines += ["", f"![sweep]({plot.relative_to(out.parent)})"]
+    return lines
+
+
 def build(run_id: str | None = None) -> Path:
     """Write results/report.md for one run and return its path: the requested run, else the one
     `dashboard.choose_run` picks (never a mix of runs); the history compares it with earlier runs.
@@ -159,6 +178,7 @@ def build(run_id: str | None = None) -> Path:
     lines = ["# Workbook results", "", f"Showing {why}.", "", *_status_section(run_id, records)]
     lines += ["", *_trade_off_section(chosen, figures, out), "", *_frameworks_section(chosen)]
     lines += ["", *_history_section(records, run_id, figures=figures, out=out), ""]
+    lines += [*_sweep_section(records, figures=figures, out=out), ""]
     lines += [f"## Metrics of this run ({len(rows)}, from {paths.ledger_path().name})", ""] + _table(
         ["metric", "value", "unit", "framework", "notebook", "profile", "run"],
         [

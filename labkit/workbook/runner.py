@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -157,10 +157,28 @@ def _kill_tree(process: psutil.Process) -> None:
     psutil.wait_procs(victims, timeout=10)
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the parent dies (Linux), as when a Ray worker is killed."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def execute(
-    source: Path, target: Path, parameters: dict[str, Any], *, timeout_s: float, env: dict[str, str]
+    source: Path,
+    target: Path,
+    parameters: dict[str, Any],
+    *,
+    timeout_s: float,
+    env: dict[str, str],
+    cwd: Path | None = None,
+    die_with_parent: bool = False,
 ) -> NotebookResult:
-    """Run one notebook in a child process; enforce the timeout; measure time and peak memory."""
+    """Run one notebook in a child process; enforce the timeout; measure time and peak memory.
+
+    `die_with_parent` ends the child (and its kernel) when the caller is killed, as a Ray task needs.
+    """
     with tempfile.TemporaryDirectory(prefix="labkit-") as scratch:
         parameters_file = Path(scratch) / "parameters.json"
         result_file = Path(scratch) / "result.json"
@@ -172,14 +190,19 @@ def execute(
             str(source),
             str(target),
             str(parameters_file),
-            str(source.parent),
+            str(cwd or source.parent),
             str(result_file),
         ]
         log_path = Path(scratch) / "driver.log"
         started = time.perf_counter()
         with open(log_path, "wb") as log:  # a file, not a pipe: a chatty kernel cannot block on it
             child = subprocess.Popen(
-                command, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+                command,
+                env=env,
+                start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None,
             )
         driver = psutil.Process(child.pid)
         peak, status = 0.0, None
@@ -233,11 +256,13 @@ def run(
     run_id: str | None = None,
     progress: bool = True,
     inject: bool = True,
+    cluster: ClusterOptions | None = None,
 ) -> tuple[Path, list[NotebookResult]]:
     """Run notebooks in numeric order; return the run directory and one NotebookResult per notebook.
 
     `inject=False` runs each notebook with its parameters cell as committed (papermill adds no cell), as
-    `labkit refresh` needs; the defaults are still validated first.
+    `labkit refresh` needs; the defaults are still validated first. With `cluster`, every notebook is a
+    Ray task on that cluster and the results come back here (`labkit.workbook.cluster`).
     """
     notebooks = resolve(list(names or []))
     if not notebooks:
@@ -246,21 +271,20 @@ def run(
     if not inject:
         planned = {nb: {} for nb in planned}
     run_id = run_id or new_run_id()
-    run_dir = paths.runs_dir() / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    files.write_json(
-        run_dir / "run.json",
+    run_dir = start_run_dir(
+        run_id,
         {
-            "run_id": run_id,
             "profile": profile,
             "device": device,
             "overrides": overrides or {},
             "notebooks": [nb.stem for nb in notebooks],
             "timeout_s": timeout_s,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "environment": envinfo.report(),
+            "cluster": cluster.address if cluster else None,
         },
     )
+    if cluster is not None:
+        tasks = [Task(nb.stem, nb, planned[nb], run_id) for nb in notebooks]
+        return run_dir, run_on_cluster(tasks, run_dir, cluster, timeout_s=timeout_s, device=device)
     env = {
         **os.environ,
         "LABKIT_RUN_ID": run_id,
@@ -280,13 +304,100 @@ def run(
         bar.set_postfix_str(notebook.stem)
         outcome = execute(notebook, run_dir / notebook.name, planned[notebook], timeout_s=timeout_s, env=env)
         outcomes.append(outcome)
-        bar.write(
-            f"{outcome.notebook}: {outcome.status} in {outcome.seconds:.1f} s"
-            + (f" ({outcome.error})" if outcome.error else ""),
-            file=sys.stderr,
-        )
+        bar.write(_outcome_line(outcome), file=sys.stderr)
         files.write_json(run_dir / "summary.json", [asdict(o) for o in outcomes])
     return run_dir, outcomes
+
+
+def start_run_dir(run_id: str, description: dict[str, Any]) -> Path:
+    """Create `results/runs/<run-id>/` with its `run.json` (what was asked, when, on what)."""
+    run_dir = paths.runs_dir() / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    files.write_json(
+        run_dir / "run.json",
+        {
+            "run_id": run_id,
+            **description,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "environment": envinfo.report(),
+        },
+    )
+    return run_dir
+
+
+def _outcome_line(outcome: NotebookResult) -> str:
+    return f"{outcome.notebook}: {outcome.status} in {outcome.seconds:.1f} s" + (
+        f" ({outcome.error})" if outcome.error else ""
+    )
+
+
+@dataclass
+class ClusterOptions:
+    """Where and how to run on Ray: the address, each task's resources, and whether to ship this checkout."""
+
+    address: str
+    cpus: float = 1.0
+    resources: dict[str, float] = field(default_factory=dict)
+    ship_code: bool = False
+
+
+@dataclass
+class Task:
+    """One notebook execution for the cluster: filed under `key`, run with `parameters` under `run_id`."""
+
+    key: str
+    source: Path
+    parameters: dict[str, Any]
+    run_id: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def run_on_cluster(
+    tasks: list[Task], run_dir: Path, options: ClusterOptions, *, timeout_s: float, device: str
+) -> list[NotebookResult]:
+    """Execute the tasks as Ray tasks; write each executed notebook, summary row and ledger record here.
+
+    Ray's overhead (the run's wall time minus the time the notebooks themselves ran, when the cluster runs
+    them one at a time as a 2-core machine does) is recorded as `scale.ray.overhead_s`.
+    """
+    from labkit import ledger
+    from labkit.workbook import cluster
+
+    resources = cluster.Resources(
+        cpus=options.cpus, gpus=1.0 if device in ("gpu", "cuda") else 0.0, custom=options.resources
+    )
+    started = time.perf_counter()
+    finished: dict[str, NotebookResult] = {}
+    placement: dict[str, dict[str, Any]] = {}
+
+    def file_result(task: Task, payload: dict[str, Any]) -> None:
+        outcome = NotebookResult(**{**payload["result"], "notebook": task.key})
+        if payload["executed"] is not None:
+            files.write_atomic(run_dir / f"{task.key}.ipynb", payload["executed"])
+            outcome.checks_passed = count_checks(run_dir / f"{task.key}.ipynb")
+        for record in payload["records"]:
+            ledger.append(record)
+        finished[task.key] = outcome
+        placement[task.key] = {"node": payload["node"], "labkit": payload.get("labkit")}
+        files.write_json(run_dir / "placement.json", placement)
+        print(_outcome_line(outcome), file=sys.stderr)
+        ordered = [finished[t.key] for t in tasks if t.key in finished]
+        files.write_json(run_dir / "summary.json", [asdict(o) for o in ordered])
+
+    with cluster.connected(options.address, ship_code=options.ship_code) as ray:
+        cluster.check_feasible(ray, resources)
+        cluster.submit_all(ray, tasks, resources, timeout_s=timeout_s, on_finished=file_result)
+    outcomes = [finished[t.key] for t in tasks]
+    overhead_s = time.perf_counter() - started - sum(o.seconds for o in outcomes)
+    ledger.record(
+        "scale.ray.overhead_s",
+        round(overhead_s, 2),
+        "s",
+        run_id=run_dir.name,
+        notebook="labkit run --cluster",
+        params={"address": options.address, "notebooks": [t.key for t in tasks], "cpus": options.cpus},
+    )
+    return outcomes
 
 
 def format_table(outcomes: list[NotebookResult]) -> str:
