@@ -195,12 +195,12 @@ def save_export(arch: str, kind: str, save: Callable[[Path], Any], *, details: d
 
 def ensure_torchscript(arch: str) -> Path:
     """Notebook 05's TorchScript export of `arch`, re-exported (as 05 does) when missing or damaged."""
-    from labkit.models import torch_models
-
     target = export_path(arch, "torchscript")
     reason = _file_problem(target)
     if reason is None:
         return target
+    from labkit.models import torch_models
+
     print(f"Export {reason}: scripting the PyTorch {arch.upper()} as 05_pytorch_compression does.")
     scripted = torch_models.script(load_torch(arch))
     details = {
@@ -208,3 +208,40 @@ def ensure_torchscript(arch: str) -> Path:
         "test_accuracy": info("torch", arch)["test_accuracy"],
     }
     return save_export(arch, "torchscript", lambda tmp: scripted.save(str(tmp)), details=details)
+
+
+def ensure_wide_mlp(units: int, epochs: int, seed: int) -> Path:
+    """11's wide MLP (two `units`-wide hidden layers) as TorchScript: trained, scripted and saved with a
+    checksum when missing or damaged, otherwise the saved file (keyed by units, epochs and seed)."""
+    target = paths.artifacts_dir() / "service" / f"wide_mlp_u{units}_e{epochs}_s{seed}.torchscript.pt"
+    reason = _file_problem(target)
+    if reason is None:
+        return target
+    import torch
+
+    from labkit.models import torch_models
+
+    print(f"Wide MLP {reason}: training it ({units}-unit hidden layers, {epochs} epochs, seed {seed}).")
+    digits = data.load_digits28()
+    torch.manual_seed(seed)
+    wide = torch_models.MLP(hidden=(units, units))
+    torch_models.train(wide, digits, arch="mlp", epochs=epochs, seed=seed)
+    wide.eval()
+    accuracy = torch_models.accuracy(wide, torch.from_numpy(digits.x_test), digits.y_test)
+    scripted = torch_models.script(wide)
+    with files.replacing(target) as tmp:
+        scripted.save(str(tmp))
+    details = {
+        "source": "labkit.models.artifacts.ensure_wide_mlp",
+        "test_accuracy": accuracy,
+        "params": torch_models.count_params(wide),
+        "units": units,
+        "epochs": epochs,
+        "seed": seed,
+    }
+    return _record_sidecar(target, details)
+
+
+def saved_details(target: Path) -> dict[str, Any]:
+    """What was recorded beside a saved file (accuracy, parameters, checksum, ...)."""
+    return json.loads(_sidecar(target).read_text(encoding="utf-8"))

@@ -274,7 +274,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"labkit {args.command}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print(f"labkit {args.command}: interrupted; the notebooks still running were cancelled.", file=sys.stderr)
+        print(
+            f"labkit {args.command}: interrupted; the notebooks still running were cancelled.",
+            file=sys.stderr,
+        )
         return 130
 
 
