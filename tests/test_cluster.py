@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import pytest
 
 from labkit import ledger
 from labkit.core import paths
-from labkit.workbook import catalog, cli, dashboard, report, runner, sweep
+from labkit.workbook import catalog, cli, cluster, report, runner, sweep
 from labkit.workbook.params import Param
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -64,19 +65,28 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A head (1 CPU) and a worker (2 CPUs, resource labkit_worker=2) started with `ray start`."""
+    """A head (1 CPU) and a worker (2 CPUs, resource labkit_worker=2) started with `ray start`.
+
+    Token authentication on, with a token of its own, for the nodes and for this driver: Ray turns it on
+    by itself for a head once a token file exists, and a worker without the token is refused.
+    """
     port = _free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    auth = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env = {**os.environ, **auth}
     common = ["--disable-usage-stats", "--object-store-memory", str(100 * 2**20)]
     head = [str(RAY), "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"]
     worker = [str(RAY), "start", f"--address=127.0.0.1:{port}", "--num-cpus=2"]
     worker += ["--resources", json.dumps({"labkit_worker": 2})]
-    try:
-        subprocess.run(head + common, env=env, check=True, capture_output=True, timeout=120)
-        subprocess.run(worker + common, env=env, check=True, capture_output=True, timeout=120)
-        yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run([str(RAY), "stop", "--force"], env=env, capture_output=True, timeout=120)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in auth.items():
+            patch.setenv(name, value)
+        try:
+            for command in (head + common, worker + common):
+                started = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+                assert started.returncode == 0, f"{' '.join(command[:3])} failed: {started.stderr[-800:]}"
+            yield f"127.0.0.1:{port}"
+        finally:
+            subprocess.run([str(RAY), "stop", "--force"], env=env, capture_output=True, timeout=120)
 
 
 def test_without_cluster_ray_is_never_imported(series: Path) -> None:
@@ -133,7 +143,7 @@ def test_a_bad_sweep_is_refused_before_anything_runs(
 
 
 def test_sweep_on_two_nodes_pinned_to_the_worker_with_mean_and_spread(series: Path, two_nodes: str) -> None:
-    options = runner.ClusterOptions(two_nodes, cpus=1, resources={"labkit_worker": 1}, ship_code=True)
+    options = cluster.ClusterOptions(two_nodes, cpus=1, resources={"labkit_worker": 1}, ship_code=True)
     sweep_dir, outcomes = sweep.run("90", {"work": [1, 2]}, [0, 1, 2], timeout_s=120, cluster=options)
     assert [o.status for o in outcomes] == ["ok"] * 6, [(o.notebook, o.error) for o in outcomes]
     assert all(o.checks_passed == 1 for o in outcomes), [o.checks_passed for o in outcomes]
@@ -151,7 +161,7 @@ def test_sweep_on_two_nodes_pinned_to_the_worker_with_mean_and_spread(series: Pa
     sweep_id = sweep_dir.name
     tiny = [r for r in records if r["metric"] == "test.tiny.work"]
     assert len(tiny) == 6 and {r["sweep_id"] for r in tiny} == {sweep_id}, tiny
-    rows = dashboard.sweep_summary(records, sweep_id)
+    rows = sweep.sweep_summary(records, sweep_id)
     assert [(r["setting"], r["n"], r["mean"], round(r["spread"], 6)) for r in rows] == [
         ("work=1", 3, 11.0, 1.0),
         ("work=2", 3, 21.0, 1.0),
@@ -182,7 +192,7 @@ def test_a_killed_worker_fails_its_notebook_only(series: Path, two_nodes: str) -
     killed: list[int] = []
     killer = threading.Thread(target=lambda: killed.append(_kill_worker_of_sleeping_task(pidfile)))
     killer.start()
-    options = runner.ClusterOptions(two_nodes, cpus=1)
+    options = cluster.ClusterOptions(two_nodes, cpus=1)
     run_dir, outcomes = runner.run(["90", "92"], timeout_s=120, progress=False, cluster=options)
     killer.join()
     status = {o.notebook: o.status for o in outcomes}
@@ -200,7 +210,7 @@ def test_a_killed_worker_fails_its_notebook_only(series: Path, two_nodes: str) -
 
 
 def test_a_task_no_node_can_run_is_refused(series: Path, two_nodes: str) -> None:
-    options = runner.ClusterOptions(two_nodes, cpus=1, resources={"labkit_gpu_node": 1})
+    options = cluster.ClusterOptions(two_nodes, cpus=1, resources={"labkit_gpu_node": 1})
     with pytest.raises(ValueError, match="labkit_gpu_node 1 \\(cluster has 0\\)"):
         runner.run(["90"], timeout_s=60, progress=False, cluster=options)
 
@@ -209,7 +219,7 @@ def test_local_cluster_matches_a_plain_run_of_00(tmp_path: Path) -> None:
     """00 through `--cluster local` and without: same status and checks; Ray adds at most 15 s."""
     plain_dir, plain = runner.run(["00"], timeout_s=300, progress=False)
     ray_dir, on_ray = runner.run(
-        ["00"], timeout_s=300, progress=False, cluster=runner.ClusterOptions("local", cpus=1)
+        ["00"], timeout_s=300, progress=False, cluster=cluster.ClusterOptions("local", cpus=1)
     )
     assert [(o.status, o.checks_passed) for o in on_ray] == [(o.status, o.checks_passed) for o in plain], (
         plain,
@@ -221,3 +231,20 @@ def test_local_cluster_matches_a_plain_run_of_00(tmp_path: Path) -> None:
     assert {m for run, m in metrics if run == plain_dir.name} == {
         m for run, m in metrics if run == ray_dir.name
     }
+
+
+def test_grid_and_seed_parsing_names_the_bad_part() -> None:
+    assert sweep.parse_grid([("work", "1, 2,3"), ("rate", "0.1")]) == {"work": [1, 2, 3], "rate": [0.1]}
+    assert sweep.parse_seeds("0,1,2") == [0, 1, 2]
+    for pairs, message in [
+        ([("work", ",")], "gives no values"),
+        ([("work", "1"), ("work", "2")], "swept twice"),
+        ([("seed", "1,2")], "--seeds"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            sweep.parse_grid(pairs)
+    with pytest.raises(ValueError, match="repeats a seed"):
+        sweep.parse_seeds("1,1")
+    with pytest.raises(ValueError, match="must be NAME=AMOUNT"):
+        cluster.parse_resources(["gpu"])
+    assert cluster.parse_resources(["labkit_worker=0.5"]) == {"labkit_worker": 0.5}

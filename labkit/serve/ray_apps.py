@@ -82,7 +82,7 @@ def build_app(args: dict[str, Any], **deployment_options: Any) -> Any:
     class Model:
         """One replica: the model, loaded once; answers one request per model call, or batches them.
 
-            GET answers the replica's counters: model calls, examples and seconds spent in the model."""
+        GET answers the replica's counters: model calls, examples and seconds spent in the model."""
 
         def __init__(self) -> None:
             self.model = _load(model_path)

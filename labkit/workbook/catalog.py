@@ -311,7 +311,7 @@ _ENTRIES = (
         "Scaling out with Ray Serve: deployments, @serve.batch, fractional CPUs, autoscaling and a config file",
         COMMON + (
             Param("clients", int, 32, minimum=1, maximum=256, help="concurrent clients in the load runs"),
-            Param("load_seconds", float, 2.0, minimum=0.5, maximum=600.0, full=10.0, help="no new request after this many seconds per load run"),
+            Param("load_seconds", float, 1.5, minimum=0.5, maximum=600.0, full=10.0, help="no new request after this many seconds per load run"),
             Param("max_batch", int, 32, minimum=2, maximum=256, help="@serve.batch max_batch_size, and 11's service's largest micro-batch"),
             Param("batch_wait_ms", float, 2.0, minimum=0.0, maximum=1000.0, help="how long a batch waits to fill, in ms"),
             Param("wide_units", int, 4096, minimum=16, maximum=8192, help="hidden units of 11's wide MLP"),
@@ -320,7 +320,7 @@ _ENTRIES = (
             Param("target_ongoing", float, 2.0, minimum=0.5, maximum=100.0, help="autoscaling: requests in flight per replica it aims for"),
             Param("max_replicas", int, 2, minimum=1, maximum=16, help="autoscaling: most replicas"),
             Param("autoscale_clients", int, 8, minimum=1, maximum=256, help="concurrent clients in the autoscaling run"),
-            Param("autoscale_load_s", float, 10.0, minimum=1.0, maximum=600.0, full=20.0, help="seconds of load in the autoscaling run"),
+            Param("autoscale_hold_s", float, 3.0, minimum=0.0, maximum=30.0, full=10.0, help="seconds the autoscaling load goes on once every replica runs"),
         ),
     ),
     NotebookEntry(

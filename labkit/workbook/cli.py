@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING
 from labkit.core import paths
 
 if TYPE_CHECKING:
+    from labkit.workbook import cluster as cluster_types
     from labkit.workbook import runner as runner_types
 
 EXIT_BAD_INPUT = 2
 
 
-def _cluster(args: argparse.Namespace) -> runner_types.ClusterOptions | None:
+def _cluster(args: argparse.Namespace) -> cluster_types.ClusterOptions | None:
     """The `--cluster` options, or None (and Ray is never imported) without `--cluster`."""
-    from labkit.workbook import cluster, runner
+    from labkit.workbook import cluster
 
     if args.cluster is None:
         if args.resource or args.ship_code:
@@ -26,7 +27,7 @@ def _cluster(args: argparse.Namespace) -> runner_types.ClusterOptions | None:
         return None
     if args.cpus <= 0:
         raise ValueError(f"--cpus {args.cpus:g} must be positive.")
-    return runner.ClusterOptions(
+    return cluster.ClusterOptions(
         args.cluster,
         cpus=args.cpus,
         resources=cluster.parse_resources(args.resource),

@@ -13,23 +13,44 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from labkit.core import paths
-
-if TYPE_CHECKING:
-    from labkit.workbook.runner import Task
+from labkit import ledger
+from labkit.core import files, paths
+from labkit.workbook import runner
 
 LOCAL = "local"
 CONNECT_TIMEOUT_S = 10.0
 OBJECT_STORE_MB = 100  # Ray's floor is 75 MiB; a 2 GB Binder cannot spare Ray's default of 30% of memory
 SHIP_EXCLUDES = [".git", ".venv", "results", "build", "dist", ".mypy_cache", ".ruff_cache", ".pytest_cache"]
+
+
+@dataclass
+class ClusterOptions:
+    """Where and how to run on Ray: the address, each task's resources, and whether to ship this checkout."""
+
+    address: str
+    cpus: float = 1.0
+    resources: dict[str, float] = field(default_factory=dict)
+    ship_code: bool = False
+
+
+@dataclass
+class Task:
+    """One notebook execution for the cluster: filed under `key`, run with `parameters` under `run_id`."""
+
+    key: str
+    source: Path
+    parameters: dict[str, Any]
+    run_id: str
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -191,7 +212,7 @@ def execute_remote(task: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         }
 
 
-Finished = Callable[["Task", dict[str, Any]], None]
+Finished = Callable[[Task, dict[str, Any]], None]
 
 
 def submit_all(
@@ -249,3 +270,48 @@ def _payload(ray: Any, ref: Any, task: Task) -> dict[str, Any]:
             "records": [],
             "node": None,
         }
+
+
+def run_tasks(
+    tasks: list[Task], run_dir: Path, options: ClusterOptions, *, timeout_s: float, device: str
+) -> list[runner.NotebookResult]:
+    """Execute the tasks as Ray tasks; write each executed notebook, summary row and ledger record here.
+
+    Ray's overhead (the run's wall time minus the time the notebooks themselves ran, when the cluster runs
+    them one at a time as a 2-core machine does) is recorded as `scale.ray.overhead_s`.
+    """
+    resources = Resources(
+        cpus=options.cpus, gpus=1.0 if device in ("gpu", "cuda") else 0.0, custom=options.resources
+    )
+    started = time.perf_counter()
+    finished: dict[str, runner.NotebookResult] = {}
+    placement: dict[str, dict[str, Any]] = {}
+
+    def file_result(task: Task, payload: dict[str, Any]) -> None:
+        outcome = runner.NotebookResult(**{**payload["result"], "notebook": task.key})
+        if payload["executed"] is not None:
+            files.write_atomic(run_dir / f"{task.key}.ipynb", payload["executed"])
+            outcome.checks_passed = runner.count_checks(run_dir / f"{task.key}.ipynb")
+        for record in payload["records"]:
+            ledger.append(record)
+        finished[task.key] = outcome
+        placement[task.key] = {"node": payload["node"], "labkit": payload.get("labkit")}
+        files.write_json(run_dir / "placement.json", placement)
+        print(runner.outcome_line(outcome), file=sys.stderr)
+        ordered = [finished[t.key] for t in tasks if t.key in finished]
+        files.write_json(run_dir / "summary.json", [asdict(o) for o in ordered])
+
+    with connected(options.address, ship_code=options.ship_code) as ray:
+        check_feasible(ray, resources)
+        submit_all(ray, tasks, resources, timeout_s=timeout_s, on_finished=file_result)
+    outcomes = [finished[t.key] for t in tasks]
+    overhead_s = time.perf_counter() - started - sum(o.seconds for o in outcomes)
+    ledger.record(
+        "scale.ray.overhead_s",
+        round(overhead_s, 2),
+        "s",
+        run_id=run_dir.name,
+        notebook="labkit run --cluster",
+        params={"address": options.address, "notebooks": [t.key for t in tasks], "cpus": options.cpus},
+    )
+    return outcomes

@@ -45,66 +45,6 @@ def run_ids(records: Iterable[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def sweep_ids(records: Iterable[dict[str, Any]]) -> list[str]:
-    """Every sweep id in the ledger, oldest first."""
-    seen: dict[str, None] = {}
-    for entry in records:
-        if entry.get("sweep_id"):
-            seen.setdefault(entry["sweep_id"], None)
-    return list(seen)
-
-
-def sweep_summary(records: Iterable[dict[str, Any]], sweep_id: str) -> list[dict[str, Any]]:
-    """Each metric of a sweep per setting: mean, spread (sample standard deviation) and seeds, n.
-
-    The setting is read from the records: the parameters whose values differ between the sweep's points,
-    the seed aside.
-    """
-    points = [r for r in records if r.get("sweep_id") == sweep_id and r.get("notebook") != "labkit sweep"]
-    keys = sorted({k for r in points for k in r.get("params", {})} - {"seed"})
-    varying = [k for k in keys if len({json.dumps(r["params"].get(k), sort_keys=True) for r in points}) > 1]
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in points:
-        setting = ", ".join(f"{k}={r['params'].get(k)}" for k in varying) or "(one setting)"
-        groups.setdefault((r["metric"], setting), []).append(r)
-    rows = []
-    for (metric, setting), found in sorted(groups.items()):
-        values = [float(r["value"]) for r in found]
-        rows.append(
-            {
-                "metric": metric,
-                "unit": found[0]["unit"],
-                "setting": setting,
-                "seeds": sorted(r["params"].get("seed") for r in found),
-                "n": len(values),
-                "mean": statistics.fmean(values),
-                "spread": statistics.stdev(values) if len(values) > 1 else 0.0,
-            }
-        )
-    return rows
-
-
-def sweep_figure(rows: list[dict[str, Any]], metrics: list[str] | None = None):
-    """Mean +/- spread per setting, one panel per metric (the first four unless `metrics` names them)."""
-    chosen = metrics or list(dict.fromkeys(r["metric"] for r in rows))[:4]
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(chosen), figsize=(3.4 * len(chosen), 3), dpi=80, squeeze=False)
-    for ax, metric in zip(axes[0], chosen, strict=True):
-        picked = [r for r in rows if r["metric"] == metric]
-        ax.errorbar(
-            range(len(picked)),
-            [r["mean"] for r in picked],
-            yerr=[r["spread"] for r in picked],
-            fmt="o",
-            capsize=4,
-        )
-        ax.set_xticks(range(len(picked)), [r["setting"] for r in picked], rotation=20, fontsize=7)
-        ax.set_title(metric, fontsize=8)
-        ax.set_ylabel(f"{picked[0]['unit']} (mean +/- sd over seeds)", fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
 def _split_trade_off(metric: str, framework: str = "none") -> tuple[str, str, str] | None:
     """(technique key, framework, axis) for a trade-off metric such as quantization.keras.int8.speedup.
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from labkit import ledger
 from labkit.core import files, paths
-from labkit.workbook import dashboard
+from labkit.workbook import dashboard, sweep
 
 HISTORY_PLOTS = 4  # the metrics that moved most between runs get a history figure each
 
@@ -143,10 +143,10 @@ def _history_section(records: list[dict[str, Any]], run_id: str, *, figures: Pat
 
 def _sweep_section(records: list[dict[str, Any]], *, figures: Path, out: Path) -> list[str]:
     """The newest sweep: each metric per setting as mean and spread over seeds, with a figure."""
-    sweeps = dashboard.sweep_ids(records)
+    sweeps = sweep.sweep_ids(records)
     if not sweeps:
         return []
-    rows = dashboard.sweep_summary(records, sweeps[-1])
+    rows = sweep.sweep_summary(records, sweeps[-1])
     lines = [f"## Sweep {sweeps[-1]}: mean and spread over seeds per setting", ""] + _table(
         ["metric", "setting", "seeds", "mean", "spread (sd)", "unit"],
         [
@@ -155,7 +155,7 @@ def _sweep_section(records: list[dict[str, Any]], *, figures: Path, out: Path) -
         ],
     )
     if rows:
-        plot = _save(dashboard.sweep_figure(rows), figures / "sweep.png")
+        plot = _save(sweep.sweep_figure(rows), figures / "sweep.png")
         lines += ["", f"![sweep]({plot.relative_to(out.parent)})"]
     return lines
 

@@ -15,9 +15,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 import psutil
@@ -25,6 +25,9 @@ from tqdm import tqdm
 
 from labkit.core import envinfo, files, paths
 from labkit.workbook import catalog, params
+
+if TYPE_CHECKING:
+    from labkit.workbook.cluster import ClusterOptions
 
 DEFAULT_TIMEOUT_S = 900
 _PASS_RE = re.compile(r"^PASS: ", re.MULTILINE)
@@ -283,8 +286,10 @@ def run(
         },
     )
     if cluster is not None:
-        tasks = [Task(nb.stem, nb, planned[nb], run_id) for nb in notebooks]
-        return run_dir, run_on_cluster(tasks, run_dir, cluster, timeout_s=timeout_s, device=device)
+        from labkit.workbook import cluster as on_ray
+
+        tasks = [on_ray.Task(nb.stem, nb, planned[nb], run_id) for nb in notebooks]
+        return run_dir, on_ray.run_tasks(tasks, run_dir, cluster, timeout_s=timeout_s, device=device)
     env = {
         **os.environ,
         "LABKIT_RUN_ID": run_id,
@@ -304,7 +309,7 @@ def run(
         bar.set_postfix_str(notebook.stem)
         outcome = execute(notebook, run_dir / notebook.name, planned[notebook], timeout_s=timeout_s, env=env)
         outcomes.append(outcome)
-        bar.write(_outcome_line(outcome), file=sys.stderr)
+        bar.write(outcome_line(outcome), file=sys.stderr)
         files.write_json(run_dir / "summary.json", [asdict(o) for o in outcomes])
     return run_dir, outcomes
 
@@ -325,79 +330,10 @@ def start_run_dir(run_id: str, description: dict[str, Any]) -> Path:
     return run_dir
 
 
-def _outcome_line(outcome: NotebookResult) -> str:
+def outcome_line(outcome: NotebookResult) -> str:
     return f"{outcome.notebook}: {outcome.status} in {outcome.seconds:.1f} s" + (
         f" ({outcome.error})" if outcome.error else ""
     )
-
-
-@dataclass
-class ClusterOptions:
-    """Where and how to run on Ray: the address, each task's resources, and whether to ship this checkout."""
-
-    address: str
-    cpus: float = 1.0
-    resources: dict[str, float] = field(default_factory=dict)
-    ship_code: bool = False
-
-
-@dataclass
-class Task:
-    """One notebook execution for the cluster: filed under `key`, run with `parameters` under `run_id`."""
-
-    key: str
-    source: Path
-    parameters: dict[str, Any]
-    run_id: str
-    env: dict[str, str] = field(default_factory=dict)
-
-
-def run_on_cluster(
-    tasks: list[Task], run_dir: Path, options: ClusterOptions, *, timeout_s: float, device: str
-) -> list[NotebookResult]:
-    """Execute the tasks as Ray tasks; write each executed notebook, summary row and ledger record here.
-
-    Ray's overhead (the run's wall time minus the time the notebooks themselves ran, when the cluster runs
-    them one at a time as a 2-core machine does) is recorded as `scale.ray.overhead_s`.
-    """
-    from labkit import ledger
-    from labkit.workbook import cluster
-
-    resources = cluster.Resources(
-        cpus=options.cpus, gpus=1.0 if device in ("gpu", "cuda") else 0.0, custom=options.resources
-    )
-    started = time.perf_counter()
-    finished: dict[str, NotebookResult] = {}
-    placement: dict[str, dict[str, Any]] = {}
-
-    def file_result(task: Task, payload: dict[str, Any]) -> None:
-        outcome = NotebookResult(**{**payload["result"], "notebook": task.key})
-        if payload["executed"] is not None:
-            files.write_atomic(run_dir / f"{task.key}.ipynb", payload["executed"])
-            outcome.checks_passed = count_checks(run_dir / f"{task.key}.ipynb")
-        for record in payload["records"]:
-            ledger.append(record)
-        finished[task.key] = outcome
-        placement[task.key] = {"node": payload["node"], "labkit": payload.get("labkit")}
-        files.write_json(run_dir / "placement.json", placement)
-        print(_outcome_line(outcome), file=sys.stderr)
-        ordered = [finished[t.key] for t in tasks if t.key in finished]
-        files.write_json(run_dir / "summary.json", [asdict(o) for o in ordered])
-
-    with cluster.connected(options.address, ship_code=options.ship_code) as ray:
-        cluster.check_feasible(ray, resources)
-        cluster.submit_all(ray, tasks, resources, timeout_s=timeout_s, on_finished=file_result)
-    outcomes = [finished[t.key] for t in tasks]
-    overhead_s = time.perf_counter() - started - sum(o.seconds for o in outcomes)
-    ledger.record(
-        "scale.ray.overhead_s",
-        round(overhead_s, 2),
-        "s",
-        run_id=run_dir.name,
-        notebook="labkit run --cluster",
-        params={"address": options.address, "notebooks": [t.key for t in tasks], "cpus": options.cpus},
-    )
-    return outcomes
 
 
 def format_table(outcomes: list[NotebookResult]) -> str:

@@ -8,16 +8,20 @@ Every combination is validated before anything runs. Each point runs under its o
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import secrets
+import statistics
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from labkit import ledger
 from labkit.core import files, paths
+from labkit.workbook import cluster as on_ray
 from labkit.workbook import params, runner
 
 MAX_POINTS = 200
@@ -96,7 +100,7 @@ def run(
     profile: str = "quick",
     device: str = "auto",
     timeout_s: float = runner.DEFAULT_TIMEOUT_S,
-    cluster: runner.ClusterOptions | None = None,
+    cluster: on_ray.ClusterOptions | None = None,
 ) -> tuple[Path, list[runner.NotebookResult]]:
     """Run the sweep; return its folder (`results/runs/<sweep-id>/`) and one result per point."""
     notebook = runner.resolve([notebook_name])[0]
@@ -117,11 +121,11 @@ def run(
         },
     )
     tasks = [
-        runner.Task(point.key, notebook, injected, point.run_id, env={"LABKIT_SWEEP_ID": sweep_id})
+        on_ray.Task(point.key, notebook, injected, point.run_id, env={"LABKIT_SWEEP_ID": sweep_id})
         for point, injected in planned
     ]
     if cluster is not None:
-        outcomes = runner.run_on_cluster(tasks, sweep_dir, cluster, timeout_s=timeout_s, device=device)
+        outcomes = on_ray.run_tasks(tasks, sweep_dir, cluster, timeout_s=timeout_s, device=device)
     else:
         outcomes = _run_here(tasks, sweep_dir, timeout_s=timeout_s)
     ledger.record(
@@ -136,7 +140,7 @@ def run(
     return sweep_dir, outcomes
 
 
-def _run_here(tasks: list[runner.Task], sweep_dir: Path, *, timeout_s: float) -> list[runner.NotebookResult]:
+def _run_here(tasks: list[on_ray.Task], sweep_dir: Path, *, timeout_s: float) -> list[runner.NotebookResult]:
     """The sweep on this machine, one point after the other."""
     outcomes = []
     for task in tasks:
@@ -156,3 +160,64 @@ def _run_here(tasks: list[runner.Task], sweep_dir: Path, *, timeout_s: float) ->
         print(f"{task.key}: {outcome.status} in {outcome.seconds:.1f} s", file=sys.stderr)
         files.write_json(sweep_dir / "summary.json", [asdict(o) for o in outcomes])
     return outcomes
+
+
+def sweep_ids(records: Iterable[dict[str, Any]]) -> list[str]:
+    """Every sweep id in the ledger, oldest first."""
+    seen: dict[str, None] = {}
+    for entry in records:
+        if entry.get("sweep_id"):
+            seen.setdefault(entry["sweep_id"], None)
+    return list(seen)
+
+
+def sweep_summary(records: Iterable[dict[str, Any]], sweep_id: str) -> list[dict[str, Any]]:
+    """Each metric of a sweep per setting: mean, spread (sample standard deviation) and seeds, n.
+
+    The setting is read from the records: the parameters whose values differ between the sweep's points,
+    the seed aside.
+    """
+    points = [r for r in records if r.get("sweep_id") == sweep_id and r.get("notebook") != "labkit sweep"]
+    keys = sorted({k for r in points for k in r.get("params", {})} - {"seed"})
+    varying = [k for k in keys if len({json.dumps(r["params"].get(k), sort_keys=True) for r in points}) > 1]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in points:
+        setting = ", ".join(f"{k}={r['params'].get(k)}" for k in varying) or "(one setting)"
+        groups.setdefault((r["metric"], setting), []).append(r)
+    rows = []
+    for (metric, setting), found in sorted(groups.items()):
+        values = [float(r["value"]) for r in found]
+        rows.append(
+            {
+                "metric": metric,
+                "unit": found[0]["unit"],
+                "setting": setting,
+                "seeds": sorted(r["params"].get("seed") for r in found),
+                "n": len(values),
+                "mean": statistics.fmean(values),
+                "spread": statistics.stdev(values) if len(values) > 1 else 0.0,
+            }
+        )
+    return rows
+
+
+def sweep_figure(rows: list[dict[str, Any]], metrics: list[str] | None = None):
+    """Mean +/- spread per setting, one panel per metric (the first four unless `metrics` names them)."""
+    chosen = metrics or list(dict.fromkeys(r["metric"] for r in rows))[:4]
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(chosen), figsize=(3.4 * len(chosen), 3), dpi=80, squeeze=False)
+    for ax, metric in zip(axes[0], chosen, strict=True):
+        picked = [r for r in rows if r["metric"] == metric]
+        ax.errorbar(
+            range(len(picked)),
+            [r["mean"] for r in picked],
+            yerr=[r["spread"] for r in picked],
+            fmt="o",
+            capsize=4,
+        )
+        ax.set_xticks(range(len(picked)), [r["setting"] for r in picked], rotation=20, fontsize=7)
+        ax.set_title(metric, fontsize=8)
+        ax.set_ylabel(f"{picked[0]['unit']} (mean +/- sd over seeds)", fontsize=7)
+    fig.tight_layout()
+    return fig
