@@ -120,6 +120,9 @@ def test_unreachable_cluster_is_one_sentence_within_30_s(
     assert err.startswith("labkit run: cannot reach a Ray cluster at 127.0.0.1:9") and err.count("\n") == 0, (
         err
     )
+    assert not paths.runs_dir().exists() or not any(paths.runs_dir().iterdir()), "a run folder was created"
+    code = cli.main(["run", "90", "--cluster", "head-node"])
+    assert "must be 'local', 'auto', 'HOST:PORT'" in capsys.readouterr().err, code
 
 
 @pytest.mark.parametrize(

@@ -212,8 +212,11 @@ def ensure_torchscript(arch: str) -> Path:
 
 def ensure_wide_mlp(units: int, epochs: int, seed: int) -> Path:
     """11's wide MLP (two `units`-wide hidden layers) as TorchScript: trained, scripted and saved with a
-    checksum when missing or damaged, otherwise the saved file (keyed by units, epochs and seed)."""
-    target = paths.artifacts_dir() / "service" / f"wide_mlp_u{units}_e{epochs}_s{seed}.torchscript.pt"
+    checksum when missing or damaged, otherwise the saved file (its folder keyed by units, epochs and seed;
+    the file is named as 11's service names the model: wide_mlp)."""
+    target = (
+        paths.artifacts_dir() / "service" / f"wide_u{units}_e{epochs}_s{seed}" / "wide_mlp.torchscript.pt"
+    )
     reason = _file_problem(target)
     if reason is None:
         return target

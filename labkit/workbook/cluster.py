@@ -100,7 +100,7 @@ def _host_port(address: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
-def _probe(address: str) -> None:
+def probe(address: str) -> None:
     """Fail within seconds, in one sentence, when nothing listens there (Ray itself retries for minutes)."""
     target = _host_port(address)
     if target is None:
@@ -127,7 +127,7 @@ def runtime_env(ship_code: bool) -> dict[str, Any]:
 def connected(address: str, *, ship_code: bool = False) -> Iterator[Any]:
     """Connect to (or, for `local`, start) a Ray cluster; always disconnect. Yields the `ray` module."""
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    _probe(address)
+    probe(address)
     import ray
 
     options: dict[str, Any] = {"runtime_env": runtime_env(ship_code), "log_to_driver": False}

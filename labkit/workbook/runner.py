@@ -273,6 +273,10 @@ def run(
     planned = plan(notebooks, profile, device, overrides=dict(overrides or {}))
     if not inject:
         planned = {nb: {} for nb in planned}
+    if cluster is not None:
+        from labkit.workbook.cluster import probe
+
+        probe(cluster.address)  # a bad or unreachable address fails before anything is written
     run_id = run_id or new_run_id()
     run_dir = start_run_dir(
         run_id,

@@ -106,6 +106,8 @@ def run(
     notebook = runner.resolve([notebook_name])[0]
     sweep_id = new_sweep_id()
     planned = plan(notebook, grid, seeds, profile=profile, device=device, sweep_id=sweep_id)
+    if cluster is not None:
+        on_ray.probe(cluster.address)  # a bad or unreachable address fails before anything is written
     sweep_dir = runner.start_run_dir(
         sweep_id,
         {
