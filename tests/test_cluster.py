@@ -145,6 +145,24 @@ def test_a_bad_sweep_is_refused_before_anything_runs(
     assert not paths.runs_dir().exists() or not any(paths.runs_dir().iterdir()), "a run folder was created"
 
 
+def test_local_cluster_matches_a_plain_run_of_00(tmp_path: Path) -> None:
+    """00 through `--cluster local` and without: same status and checks; Ray adds at most 15 s."""
+    plain_dir, plain = runner.run(["00"], timeout_s=300, progress=False)
+    ray_dir, on_ray = runner.run(
+        ["00"], timeout_s=300, progress=False, cluster=cluster.ClusterOptions("local", cpus=1)
+    )
+    assert [(o.status, o.checks_passed) for o in on_ray] == [(o.status, o.checks_passed) for o in plain], (
+        plain,
+        on_ray,
+    )
+    overhead = ledger.latest("scale.ray.overhead_s")["value"]
+    assert overhead <= 15, f"Ray added {overhead} s to a run of 00 (plain {plain[0].seconds} s)"
+    metrics = {(r["run_id"], r["metric"]) for r in ledger.read() if r["notebook"] == "00_environment_check"}
+    assert {m for run, m in metrics if run == plain_dir.name} == {
+        m for run, m in metrics if run == ray_dir.name
+    }
+
+
 def test_sweep_on_two_nodes_pinned_to_the_worker_with_mean_and_spread(series: Path, two_nodes: str) -> None:
     options = cluster.ClusterOptions(two_nodes, cpus=1, resources={"labkit_worker": 1}, ship_code=True)
     sweep_dir, outcomes = sweep.run("90", {"work": [1, 2]}, [0, 1, 2], timeout_s=120, cluster=options)
@@ -216,24 +234,6 @@ def test_a_task_no_node_can_run_is_refused(series: Path, two_nodes: str) -> None
     options = cluster.ClusterOptions(two_nodes, cpus=1, resources={"labkit_gpu_node": 1})
     with pytest.raises(ValueError, match="labkit_gpu_node 1 \\(cluster has 0\\)"):
         runner.run(["90"], timeout_s=60, progress=False, cluster=options)
-
-
-def test_local_cluster_matches_a_plain_run_of_00(tmp_path: Path) -> None:
-    """00 through `--cluster local` and without: same status and checks; Ray adds at most 15 s."""
-    plain_dir, plain = runner.run(["00"], timeout_s=300, progress=False)
-    ray_dir, on_ray = runner.run(
-        ["00"], timeout_s=300, progress=False, cluster=cluster.ClusterOptions("local", cpus=1)
-    )
-    assert [(o.status, o.checks_passed) for o in on_ray] == [(o.status, o.checks_passed) for o in plain], (
-        plain,
-        on_ray,
-    )
-    overhead = ledger.latest("scale.ray.overhead_s")["value"]
-    assert overhead <= 15, f"Ray added {overhead} s to a run of 00 (plain {plain[0].seconds} s)"
-    metrics = {(r["run_id"], r["metric"]) for r in ledger.read() if r["notebook"] == "00_environment_check"}
-    assert {m for run, m in metrics if run == plain_dir.name} == {
-        m for run, m in metrics if run == ray_dir.name
-    }
 
 
 def test_grid_and_seed_parsing_names_the_bad_part() -> None:

@@ -82,13 +82,15 @@ def build_app(args: dict[str, Any], **deployment_options: Any) -> Any:
     class Model:
         """One replica: the model, loaded once; answers one request per model call, or batches them.
 
-        GET answers the replica's counters: model calls, examples and seconds spent in the model."""
+        GET answers the replica's counters: model calls, examples, seconds spent in the model and the
+        largest batch."""
 
         def __init__(self) -> None:
             self.model = _load(model_path)
             self.calls = 0
             self.examples = 0
             self.model_seconds = 0.0
+            self.largest_batch = 0
 
         async def __call__(self, request: Request) -> Any:
             if request.method == "GET":
@@ -97,6 +99,7 @@ def build_app(args: dict[str, Any], **deployment_options: Any) -> Any:
                     "model_calls": self.calls,
                     "examples": self.examples,
                     "model_seconds": self.model_seconds,
+                    "largest_batch": self.largest_batch,
                 }
             try:
                 x = _instances(await request.body(), features)
@@ -115,6 +118,7 @@ def build_app(args: dict[str, Any], **deployment_options: Any) -> Any:
             self.model_seconds += time.perf_counter() - started
             self.calls += 1
             self.examples += len(x)
+            self.largest_batch = max(self.largest_batch, len(x))
             return y
 
         @serve.batch(max_batch_size=max_batch_size, batch_wait_timeout_s=wait_s)

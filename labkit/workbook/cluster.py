@@ -115,12 +115,11 @@ def probe(address: str) -> None:
 
 
 def runtime_env(ship_code: bool) -> dict[str, Any]:
-    """What workers need from the driver: usage stats off, and this checkout when they lack labkit."""
-    env: dict[str, Any] = {"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}}
-    if ship_code:
-        env["working_dir"] = str(paths.repo_root())
-        env["excludes"] = SHIP_EXCLUDES
-    return env
+    """This checkout as the tasks' working directory when `ship_code`, else nothing: a runtime
+    environment costs every task a fresh worker (seconds), and installed workers need none."""
+    if not ship_code:
+        return {}
+    return {"working_dir": str(paths.repo_root()), "excludes": SHIP_EXCLUDES}
 
 
 @contextmanager
@@ -130,7 +129,8 @@ def connected(address: str, *, ship_code: bool = False) -> Iterator[Any]:
     probe(address)
     import ray
 
-    options: dict[str, Any] = {"runtime_env": runtime_env(ship_code), "log_to_driver": False}
+    options: dict[str, Any] = {"runtime_env": runtime_env(ship_code), "log_to_driver": False}  # usage stats:
+    # off through the environment set above, which the local instance's processes inherit
     if address == LOCAL:
         options.update(
             address="local",
