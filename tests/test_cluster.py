@@ -145,22 +145,34 @@ def test_a_bad_sweep_is_refused_before_anything_runs(
     assert not paths.runs_dir().exists() or not any(paths.runs_dir().iterdir()), "a run folder was created"
 
 
-def test_local_cluster_matches_a_plain_run_of_00(tmp_path: Path) -> None:
-    """00 through `--cluster local` and without: same status and checks; Ray adds at most 15 s."""
-    plain_dir, plain = runner.run(["00"], timeout_s=300, progress=False)
-    ray_dir, on_ray = runner.run(
-        ["00"], timeout_s=300, progress=False, cluster=cluster.ClusterOptions("local", cpus=1)
+def _labkit(*argv: str) -> list[dict]:
+    """`labkit run ARGV` in its own process (Ray's state is per process), its summary rows."""
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("labkit")), "run", *argv, "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
-    assert [(o.status, o.checks_passed) for o in on_ray] == [(o.status, o.checks_passed) for o in plain], (
-        plain,
-        on_ray,
-    )
-    overhead = ledger.latest("scale.ray.overhead_s")["value"]
-    assert overhead <= 15, f"Ray added {overhead} s to a run of 00 (plain {plain[0].seconds} s)"
+    assert done.returncode == 0, (argv, done.stdout[-1500:], done.stderr[-1500:])
+    run_dir = Path(done.stdout.split("Executed notebooks and summary.json: ")[1].split()[0])
+    return [run_dir.name, json.loads((run_dir / "summary.json").read_text())]
+
+
+def test_local_cluster_matches_a_plain_run_of_00() -> None:
+    """00 through `--cluster local` and without: same status and checks; Ray adds at most 15 s.
+
+    Runs before the two-node cluster below starts, so that nothing else competes for the CPUs, and in
+    child processes, so that this process's first Ray connection is the one to that cluster.
+    """
+    plain_id, plain = _labkit("00")
+    ray_id, on_ray = _labkit("00", "--cluster", "local")
+    assert [(o["status"], o["checks_passed"]) for o in on_ray] == [
+        (o["status"], o["checks_passed"]) for o in plain
+    ], (plain, on_ray)
+    overhead = ledger.latest("scale.ray.overhead_s", run_id=ray_id)["value"]
+    assert overhead <= 15, f"Ray added {overhead} s to a run of 00 (plain {plain[0]['seconds']} s)"
     metrics = {(r["run_id"], r["metric"]) for r in ledger.read() if r["notebook"] == "00_environment_check"}
-    assert {m for run, m in metrics if run == plain_dir.name} == {
-        m for run, m in metrics if run == ray_dir.name
-    }
+    assert {m for run, m in metrics if run == plain_id} == {m for run, m in metrics if run == ray_id}
 
 
 def test_sweep_on_two_nodes_pinned_to_the_worker_with_mean_and_spread(series: Path, two_nodes: str) -> None:
