@@ -3,8 +3,8 @@
 These tests read the committed notebooks only (no kernel): they fail when a notebook was executed in
 another run than the others (refresh them together with `make refresh`), when a metric in 99 differs from
 the value printed by the notebook that recorded it, when a check count in 99 differs from the PASS lines
-of the notebook, when an exercise's answer is printed next to its question, or when the committed run
-exceeds the series' time budget.
+of the notebook, when the published report (`docs/report.md`) shows another run, when an exercise's
+answer is printed next to its question, or when the committed run exceeds the series' time budget.
 """
 
 from __future__ import annotations
@@ -121,6 +121,17 @@ def test_the_instructor_guide_times_that_run() -> None:
     guide = (DASHBOARD.parents[1] / "docs" / "instructors.md").read_text(encoding="utf-8")
     section = guide.split("<!-- run times: start -->")[1].split("<!-- run times: end -->")[0]
     assert f"`{run_id}`" in section, f"docs/instructors.md times another run than {run_id}: {section[:200]}"
+
+
+def test_the_published_report_is_that_runs() -> None:
+    (run_id,) = run_ids(DASHBOARD)
+    report = DASHBOARD.parents[1] / "docs" / "report.md"
+    lines = report.read_text(encoding="utf-8").splitlines()
+    shown = [line for line in lines if line.startswith("Showing ")]
+    assert shown and shown[0].startswith(f"Showing run {run_id},"), f"docs/report.md: {shown[:1]}"
+    figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", "\n".join(lines))
+    missing = [f for f in figures if not (report.parent / f).is_file()]
+    assert figures and not missing, f"docs/report.md figures {figures}, missing {missing}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -63,3 +63,17 @@ def test_a_failed_refresh_changes_no_notebook(
 
 def test_refresh_refuses_a_subset() -> None:
     assert cli.main(["refresh", "02"]) == 2
+
+
+def test_the_runs_report_is_published_with_its_figures_only(tmp_path: Path) -> None:
+    results, docs = tmp_path / "results", tmp_path / "docs"
+    (results / "report_files").mkdir(parents=True)
+    (results / "report.md").write_text("# Workbook results\n\nShowing run r1.\n\n![a](report_files/a.png)\n")
+    (results / "report_files" / "a.png").write_bytes(b"new figure")
+    (docs / "report_files").mkdir(parents=True)
+    (docs / "report_files" / "old.png").write_bytes(b"a figure the new report does not draw")
+    assert refresh.publish_report(results, docs) == docs / "report.md"
+    assert (docs / "report.md").read_text().startswith("# Workbook results\n\nShowing run r1."), "report"
+    figures = sorted(p.name for p in (docs / "report_files").iterdir())
+    assert figures == ["a.png"], f"published figures {figures}, expected only the report's ['a.png']"
+    assert refresh.publish_report(tmp_path / "no-run", docs) is None, "a run without a report"

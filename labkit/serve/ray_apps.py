@@ -7,7 +7,6 @@ this module does not import Ray: the deployments are built when an application i
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -39,23 +38,6 @@ def _predict(model: Any, x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(x)).numpy()
 
 
-def _instances(body: bytes, features: int) -> np.ndarray:
-    """The request's `instances` as a (n, features) float32 array, or ValueError saying what is wrong."""
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise ValueError(f"the body is not valid JSON ({type(error).__name__}).") from None
-    if not isinstance(payload, dict) or "instances" not in payload:
-        raise ValueError('the body must be a JSON object with "instances": a list of rows.')
-    try:
-        x = np.asarray(payload["instances"], dtype=np.float32)
-    except (TypeError, ValueError):
-        raise ValueError('"instances" must be a list of rows of numbers.') from None
-    if x.ndim != 2 or x.shape[1] != features:
-        raise ValueError(f'"instances" must have shape (n, {features}); got {x.shape}.')
-    return x
-
-
 def _error(status: int, message: str) -> Any:
     from starlette.responses import JSONResponse
 
@@ -72,6 +54,8 @@ def build_app(args: dict[str, Any], **deployment_options: Any) -> Any:
     """
     from ray import serve
     from starlette.requests import Request
+
+    from labkit.serve.async_service import parse_instances
 
     model_path = str(args["model_path"])
     features = int(args.get("features", 784))
@@ -102,7 +86,7 @@ def build_app(args: dict[str, Any], **deployment_options: Any) -> Any:
                     "largest_batch": self.largest_batch,
                 }
             try:
-                x = _instances(await request.body(), features)
+                x = parse_instances(await request.body(), features)
             except ValueError as error:
                 return _error(400, str(error))
             if batched:

@@ -3,7 +3,8 @@
 The series runs through the runner (one run id, 99 last, reference solutions applied, each notebook with
 the parameters cell as committed) with `results/refresh/<run-id>/` as its results folder, so no earlier
 record or artifact can leak into it. Only when every notebook succeeded are the outputs copied into the
-notebooks, cell by cell, and the instructor guide's run-times table rewritten; a failed run changes nothing.
+notebooks, cell by cell, the instructor guide's run-times table rewritten and the run's report (written by
+notebook 99) copied to `docs/report.md`, where the website shows it; a failed run changes nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +38,20 @@ def copy_outputs(executed: Path, target: Path) -> None:
     files.write_atomic(target, nbformat.writes(committed) + "\n")
 
 
+def publish_report(results: Path, docs: Path) -> Path | None:
+    """Copy the run's `report.md` and its figures into `docs/` (figures of an older report removed)."""
+    report = results / "report.md"
+    if not report.is_file():
+        return None
+    figures = docs / "report_files"
+    figures.mkdir(parents=True, exist_ok=True)
+    for stale in figures.glob("*.png"):
+        stale.unlink()
+    for figure in sorted((results / "report_files").glob("*.png")):
+        files.write_atomic(figures / figure.name, figure.read_bytes())
+    return files.write_atomic(docs / "report.md", report.read_text(encoding="utf-8"))
+
+
 @contextmanager
 def _environment(**values: str) -> Iterator[None]:
     """Set environment variables for the run and put the old ones back after it."""
@@ -64,7 +79,9 @@ def refresh(*, timeout_s: float, progress: bool = True) -> tuple[Path, list[runn
         raise RuntimeError(f"refresh run {run_id} failed in {'; '.join(failed)}; no notebook was changed.")
     for notebook in runner.resolve([]):
         copy_outputs(run_dir / notebook.name, notebook)
-    guide = paths.repo_root() / "docs" / "instructors.md"
+    docs = paths.repo_root() / "docs"
+    publish_report(results, docs)
+    guide = docs / "instructors.md"
     if guide.exists():
         machine = f"{envinfo.cpu_model()}, {envinfo.usable_cpus()} CPUs"
         generated.write_run_times(guide, run_id=run_id, machine=machine, rows=[asdict(o) for o in outcomes])
