@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # This machine's pip configuration warns once per package about absent local mirrors; keep real errors.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: run test lint format unit notebooks refresh lab report clean venv java binder-check lock upgrade-check
+.PHONY: run test lint format unit notebooks refresh lab report clean venv java browser book binder-check lock upgrade-check
 
 venv: $(STAMP) java
 
@@ -32,6 +32,15 @@ java:
 		|| echo "WARNING: could not install Java; notebook 10 (TorchServe) will fail until a Java 17 runtime is on PATH."; \
 	fi
 
+# The website's browser test drives Chromium: install Debian's package when no Chromium is on PATH.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 && [ -z "$$LABKIT_CHROMIUM" ]; then \
+		echo "Installing Chromium for the website's browser test (apt-get) ..."; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium; } >/dev/null \
+		|| echo "WARNING: could not install Chromium; tests/test_book.py will fail until one is on PATH (or LABKIT_CHROMIUM names one)."; \
+	fi
+
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the locked environment ($(LOCK), torch 2.13.0 CPU) and labkit into $(VENV) ..."
@@ -44,7 +53,7 @@ $(STAMP): pyproject.toml $(LOCK)
 run: $(STAMP) java
 	$(BIN)/labkit run --profile $(PROFILE) --device $(DEVICE) --report $(NOTEBOOKS)
 
-test: $(STAMP) java
+test: $(STAMP) java browser
 	$(BIN)/ruff check labkit tests notebooks conftest.py
 	$(BIN)/ruff format --check labkit tests notebooks conftest.py
 	$(BIN)/mypy labkit
@@ -75,6 +84,12 @@ refresh: $(STAMP) java
 report: $(STAMP)
 	$(BIN)/labkit report
 
+# The website: the committed notebooks (never re-executed), the instructor guide and the run's report, built
+# offline into results/book/html with Sphinx, myst-nb and sphinx-book-theme. `labkit book --check` also opens
+# every page in headless Chromium.
+book: $(STAMP)
+	$(BIN)/labkit book
+
 # binder/overrides.json: JupyterLab's settings for this project (no news prompt, no update check).
 lab: $(STAMP)
 	install -D -m 644 binder/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
@@ -89,7 +104,7 @@ clean:
 # index on Binder). Then `make test` must pass before the new lock is committed.
 lock: $(STAMP)
 	$(BIN)/pip-compile --quiet --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
-		--extra keras --extra torch --extra serve --extra lab --extra runtimes --extra ray --extra dev --output-file $(LOCK) pyproject.toml
+		--extra keras --extra torch --extra serve --extra lab --extra runtimes --extra ray --extra docs --extra dev --output-file $(LOCK) pyproject.toml
 	sed -i -e 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/' $(LOCK)
 	! grep -n "@ file:" $(LOCK)
 

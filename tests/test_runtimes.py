@@ -80,6 +80,18 @@ def test_nncf_int8_keeps_the_answers(tiny, inputs, onnx_file) -> None:
     assert agreement >= 0.9, agreement
 
 
+def test_int8_kernels_are_told_by_their_precision_suffix_in_either_case() -> None:
+    names = [
+        "brgconv_avx512_1x1_I8",
+        "brgconv_avx512_amx_i8",
+        "jit_uni_U8",
+        "brgemm_avx512_amx_bf16",
+        "ref_f32",
+    ]
+    verdicts = {name: openvino_runtime.int8_kernel(name) for name in names}
+    assert list(verdicts.values()) == [True, True, True, False, False], verdicts
+
+
 def test_wrong_inputs_get_one_clear_sentence(onnx_file, inputs) -> None:
     model = onnx_runtime.OnnxModel(onnx_file)
     with pytest.raises(TypeError, match="takes a float32 array; got float64"):

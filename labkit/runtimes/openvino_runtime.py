@@ -155,6 +155,12 @@ class OpenVINOModel:
         return found
 
 
+def int8_kernel(primitive: str) -> bool:
+    """Whether an OpenVINO CPU primitive computes in 8-bit integers: its name ends in its precision, `_I8`
+    or `_U8` (`brgconv_avx512_1x1_I8`), lower case on some kernels (`brgconv_avx512_amx_i8` with AMX)."""
+    return primitive.lower().endswith(("_i8", "_u8"))
+
+
 def benchmark_app(
     xml: str | Path, *, shape: tuple[int, ...], threads: int, precision: str, seconds: int = 3
 ) -> dict[str, float]:

@@ -262,9 +262,31 @@ def parser() -> argparse.ArgumentParser:
     refresh.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per notebook")
     refresh.add_argument("--no-progress", action="store_true")
     refresh.set_defaults(func=_cmd_refresh)
+    site = sub.add_parser("book", help="build the website from the committed notebooks (results/book/html)")
+    site.add_argument("--out", default=None, help="build folder (default: results/book)")
+    site.add_argument("--repository", default=None, help="https://github.com/OWNER/REPO for launch links")
+    site.add_argument("--check", action="store_true", help="then open every page in headless Chromium")
+    site.set_defaults(func=_cmd_book)
     sub.add_parser("env", help="print the environment report").set_defaults(func=_cmd_env)
     sub.add_parser("datasets", help="verify dataset checksums").set_defaults(func=_cmd_datasets)
     return top
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    from labkit.workbook import book
+
+    html, seconds = book.build(Path(args.out) if args.out else None, repository=args.repository)
+    print(f"Built {len(list(html.rglob('*.html')))} pages in {seconds:.1f} s: {html / 'index.html'}")
+    if not args.check:
+        return 0
+    from labkit.workbook import book_check
+
+    checked, problems, saved = book_check.verify(html, html.parent / "screenshots")
+    print(f"Checked {checked} pages in Chromium; screenshots: {saved[0].parent}")
+    for problem in problems:
+        print(f"  {problem}")
+    print(f"{len(problems)} problems." if problems else "No console error, broken image or broken link.")
+    return 1 if problems else 0
 
 
 def main(argv: list[str] | None = None) -> int:
