@@ -16,6 +16,7 @@ from typing import Any
 
 import nbformat
 import pytest
+import yaml
 
 from labkit.core import paths
 from labkit.workbook import book, book_check, cli
@@ -99,7 +100,7 @@ def test_screenshots_at_desktop_and_phone_width(browser: tuple[Any, str], site: 
 
 
 @pytest.mark.slow
-def test_the_checker_catches_a_broken_page(site: Path, browser: tuple[Any, str], tmp_path: Path) -> None:
+def test_the_checker_catches_a_broken_page(browser: tuple[Any, str], tmp_path: Path) -> None:
     chromium, _ = browser
     broken = tmp_path / "site"
     broken.mkdir()
@@ -181,3 +182,14 @@ def test_the_repository_address_is_checked_and_links_outside_the_site_point_at_i
         f"[guide](../docs/instructors.md), [code]({REPO}/blob/main/labkit/check.py#L3), "
         "[web](https://x.org), [a](#top)"
     ), fixed
+
+
+def test_the_pages_workflow_uploads_what_labkit_book_builds() -> None:
+    workflow = yaml.safe_load((paths.repo_root() / ".github" / "workflows" / "book.yml").read_text())
+    steps = workflow["jobs"]["build"]["steps"]
+    command = next(step["run"] for step in steps if step.get("name") == "Build the site")
+    out = re.search(r"--out (\S+)", command)
+    upload = next(step for step in steps if "upload-pages-artifact" in step.get("uses", ""))
+    assert out and upload["with"]["path"] == f"{out.group(1)}/html", (command, upload)
+    assert "labkit book" in command and "${{ github.repository }}" in command, command
+    assert "deploy-pages" in str(workflow["jobs"]["deploy"]["steps"]), workflow["jobs"]["deploy"]

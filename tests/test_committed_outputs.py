@@ -128,7 +128,9 @@ def test_the_published_report_is_that_runs() -> None:
     report = DASHBOARD.parents[1] / "docs" / "report.md"
     lines = report.read_text(encoding="utf-8").splitlines()
     shown = [line for line in lines if line.startswith("Showing ")]
-    assert shown and shown[0].startswith(f"Showing run {run_id},"), f"docs/report.md: {shown[:1]}"
+    assert shown and re.match(rf"Showing run {re.escape(run_id)}[ ,]", shown[0]), (
+        f"docs/report.md: {shown[:1]}"
+    )
     figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", "\n".join(lines))
     missing = [f for f in figures if not (report.parent / f).is_file()]
     assert figures and not missing, f"docs/report.md figures {figures}, missing {missing}"
