@@ -21,6 +21,7 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     monkeypatch.setattr(paths, "notebooks_dir", lambda: notebooks)
+    monkeypatch.setattr(paths, "repo_root", lambda: tmp_path)  # the real guide and report stay as committed
     monkeypatch.setenv("LABKIT_RESULTS_DIR", str(tmp_path / "results"))
     for name in ("90_first", "91_second", "92_broken"):
         monkeypatch.setitem(catalog.SERIES, name, catalog.NotebookEntry(name, name, catalog.COMMON))
