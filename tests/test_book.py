@@ -46,7 +46,7 @@ def _notebook_pages() -> list[str]:
 
 @pytest.mark.slow
 def test_the_site_has_every_lesson_by_part_with_its_run_and_launch_links(site: Path) -> None:
-    pages = {str(p.relative_to(site)) for p in site.rglob("*.html") if "_static" not in p.parts}
+    pages = {str(p.relative_to(site)) for p in book.pages(site)}
     expected = {*_notebook_pages(), "index.html", "docs/instructors.html", "docs/report.html", "search.html"}
     assert expected <= pages, f"pages missing from the site: {sorted(expected - pages)}"
     landing = (site / "index.html").read_text(encoding="utf-8")

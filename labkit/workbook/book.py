@@ -225,6 +225,7 @@ def stage(source: Path, *, repo: str) -> list[str]:
         shutil.rmtree(source)
     (source / "notebooks").mkdir(parents=True)
     staged = {f"notebooks/{p.name}" for p in notebooks.values()} | {"docs/instructors.md", "docs/report.md"}
+    staged |= {f"docs/report_files/{p.name}" for p in (root / "docs" / "report_files").glob("*.png")}
     runs = {
         n: _stage_notebook(path, chosen[n], source=source, staged=staged, repo=repo)
         for n, path in notebooks.items()
@@ -296,10 +297,15 @@ def _conf(repo: str) -> str:
     return "\n".join([*lines, *(f"{key} = {value!r}" for key, value in settings.items())]) + "\n"
 
 
+def pages(html: Path) -> list[Path]:
+    """The site's pages (the theme's HTML fragments under _static are not pages)."""
+    return sorted(p for p in html.rglob("*.html") if "_static" not in p.relative_to(html).parts)
+
+
 def page_weights(html: Path) -> dict[str, int]:
     """Bytes of each page: its HTML and the images it shows (the theme's shared files aside)."""
     weights = {}
-    for page in html.rglob("*.html"):
+    for page in pages(html):
         text = page.read_text(encoding="utf-8")
         images = {src for src in re.findall(r'<img[^>]+src="([^"]+)"', text) if "://" not in src}
         size = page.stat().st_size

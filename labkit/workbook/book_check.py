@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from labkit.workbook import book
+
 BROWSER_ENV = "LABKIT_CHROMIUM"
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Flags for a machine without a network or a screen: nothing tries to reach Google's services.
@@ -210,7 +212,7 @@ def verify(site: Path, shots: Path) -> tuple[int, list[str], list[Path]]:
 
 def check_site(site: Path, browser: Any, base: str) -> tuple[list[PageResult], list[str]]:
     """Visit every page of `site`; return each page's result and every problem found, named by page."""
-    pages = sorted(str(p.relative_to(site)) for p in site.rglob("*.html") if "_static" not in p.parts)
-    results = [visit(browser, base + page, page) for page in pages]
+    names = [str(p.relative_to(site)) for p in book.pages(site)]
+    results = [visit(browser, base + name, name) for name in names]
     problems = [f"{r.page}: {p}" for r in results for p in r.problems()]
     return results, problems + broken_links(results, site, base)

@@ -276,7 +276,7 @@ def _cmd_book(args: argparse.Namespace) -> int:
     from labkit.workbook import book
 
     html, seconds = book.build(Path(args.out) if args.out else None, repository=args.repository)
-    print(f"Built {len(list(html.rglob('*.html')))} pages in {seconds:.1f} s: {html / 'index.html'}")
+    print(f"Built {len(book.pages(html))} pages in {seconds:.1f} s: {html / 'index.html'}")
     if not args.check:
         return 0
     from labkit.workbook import book_check
