@@ -13,53 +13,32 @@ import re
 import shutil
 import time
 import tomllib
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 import nbformat
 
 from labkit.core import files, paths
-
-# The table of contents: each part and the notebooks (by number) it holds, in reading order.
-PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Start here", ("00", "01")),
-    ("Compression", ("02", "03", "04", "05")),
-    ("Performance", ("06", "07", "08", "14")),
-    ("Serving", ("09", "10", "11", "15")),
-    ("Operations", ("12",)),
-    ("Case study", ("13",)),
-    ("Results", ("99",)),
+from labkit.workbook.book_pages import (
+    BRANCH,
+    PARTS,
+    BookError,
+    RunInfo,
+    banner,
+    landing,
+    lessons,
+    notebook_title,
+    run_info,
 )
+
 MAX_PAGE_BYTES = 1_500_000
-BINDER = "https://mybinder.org/v2/gh"
-LAB_URL = "http://localhost:8888/lab/tree"  # `make lab` serves notebooks/ on JupyterLab's default port
-_MAP_ROW = re.compile(r"^\| (\d\d) \| \[([^\]]+)\]\(notebooks/([^)]+)\.ipynb\) \| (.+?) \| \w+ \|$")
-_RUN_LINE = re.compile(r"^run (\S+) \| (.+)$", re.MULTILINE)
+NBVAL_MARK = "# NBVAL_CHECK_OUTPUT"  # tells nbval to compare the cell's output; nothing for a reader
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" '
+    'fill="#2b6cb0"/><text x="16" y="22" font-family="sans-serif" font-size="15" font-weight="bold" '
+    'fill="#fff" text-anchor="middle">AI</text></svg>\n'
+)
 _LINK = re.compile(r"(\]\()([^)\s]+)(\))")
-
-
-class BookError(ValueError):
-    """A notebook or setting the site cannot be built from; the message says which and what to do."""
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """Which run produced a notebook's committed outputs: its id, date and machine."""
-
-    run_id: str
-    date: str
-    machine: str
-
-
-@dataclass(frozen=True)
-class Lesson:
-    """A notebook of the site: its number, stem, title and summary (from the README's map)."""
-
-    number: str
-    stem: str
-    title: str
-    summary: str
 
 
 def repository_url(override: str | None = None) -> str:
@@ -78,33 +57,6 @@ def repository_url(override: str | None = None) -> str:
     return f"https://github.com/{match.group(1)}/{match.group(2)}"
 
 
-def lessons(readme: Path) -> dict[str, Lesson]:
-    """The README's notebook map, number -> lesson."""
-    found = {}
-    for line in readme.read_text(encoding="utf-8").splitlines():
-        if match := _MAP_ROW.match(line.strip()):
-            number, title, stem, summary = match.groups()
-            found[number] = Lesson(number, stem, title, summary)
-    return found
-
-
-def run_info(nb: nbformat.NotebookNode, name: str) -> RunInfo:
-    """The run line `labkit.notebook.start` printed (`run ID | Python | CPU | N CPUs | memory | GPU`)."""
-    texts = [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    match = next((m for text in texts if (m := _RUN_LINE.search(text))), None)
-    if match is None:
-        raise BookError(
-            f"{name} does not say which run produced its outputs (no run line); run `make refresh`."
-        )
-    run_id, rest = match.groups()
-    fields = [f.strip() for f in rest.split("|")]
-    gpu = fields[4] if len(fields) > 4 else ""
-    machine = ", ".join([*fields[1:3], "no GPU" if gpu.startswith("no GPU") else gpu])
-    stamp = re.search(r"(\d{8}-\d{6})", run_id)
-    date = datetime.strptime(stamp.group(1), "%Y%m%d-%H%M%S").strftime("%Y-%m-%d") if stamp else "undated"
-    return RunInfo(run_id, date, machine.strip(", "))
-
-
 def check_outputs(nb: nbformat.NotebookNode, name: str) -> None:
     """Refuse a notebook that was never executed or that shows an error."""
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -119,21 +71,6 @@ def check_outputs(nb: nbformat.NotebookNode, name: str) -> None:
                 )
 
 
-def _banner(lesson: Lesson, run: RunInfo, repo: str) -> str:
-    owner_repo = repo.removeprefix("https://github.com/")
-    notebook = f"{lesson.stem}.ipynb"
-    binder = f"{BINDER}/{owner_repo}/HEAD?urlpath=lab/tree/notebooks/{notebook}"
-    return (
-        "```{admonition} Run it yourself\n"
-        ":class: tip\n\n"
-        f"[Launch on Binder]({binder}) · [open in JupyterLab on your machine]({LAB_URL}/{notebook})"
-        f" (after `make lab`) · [the notebook on GitHub]({repo}/blob/main/notebooks/{notebook})\n\n"
-        f"The outputs on this page come from run `{run.run_id}` ({run.date}, {run.machine}) with the"
-        " notebook's default parameters. Run it and the numbers are your machine's.\n"
-        "```\n"
-    )
-
-
 def rewrite_links(text: str, source: PurePosixPath, *, staged: set[str], repo: str) -> str:
     """Relative links to files the site does not hold point at the repository instead."""
 
@@ -145,7 +82,9 @@ def rewrite_links(text: str, source: PurePosixPath, *, staged: set[str], repo: s
         resolved = PurePosixPath(*_normalize(source.parent / path).parts)
         if str(resolved) in staged:
             return match.group(0)
-        return f"{match.group(1)}{repo}/blob/main/{resolved}{'#' + anchor if anchor else ''}{match.group(3)}"
+        return (
+            f"{match.group(1)}{repo}/blob/{BRANCH}/{resolved}{'#' + anchor if anchor else ''}{match.group(3)}"
+        )
 
     return _LINK.sub(fix, text)
 
@@ -161,64 +100,21 @@ def _normalize(path: PurePosixPath) -> PurePosixPath:
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
 
-def _landing(chosen: dict[str, Lesson], run: RunInfo, repo: str) -> str:
-    owner_repo = repo.removeprefix("https://github.com/")
-    readme = (paths.repo_root() / "README.md").read_text(encoding="utf-8")
-    intro = readme.split("\n\n")[1].strip()
-    lines = [
-        "# The AI-engineering workbook",
-        "",
-        intro,
-        "",
-        f"Every lesson page shows the outputs of one run of the whole series, `{run.run_id}` ({run.date},"
-        f" {run.machine}), and links to run it yourself: [on Binder]({BINDER}/{owner_repo}/HEAD?urlpath="
-        "lab/tree/notebooks) in the browser, or locally with `make lab` after cloning "
-        f"[the repository]({repo}).",
-        "",
-    ]
-    for part, numbers in PARTS:
-        lines += [f"## {part}", "", "| # | lesson | what it teaches |", "|---|---|---|"]
-        lines += [
-            f"| {n} | [{chosen[n].title}](notebooks/{chosen[n].stem}.ipynb) | {chosen[n].summary} |"
-            for n in numbers
-        ]
-        if part == "Results":
-            lines.append(
-                "| | [the run's report](docs/report.md) | every metric of the run, with its figures |"
-            )
-        lines += ["", "```{toctree}", ":hidden:", f":caption: {part}", ""]
-        lines += [f"notebooks/{chosen[n].stem}" for n in numbers]
-        lines += ["docs/report"] if part == "Results" else []
-        lines += ["```", ""]
-    lines += [
-        "## For instructors",
-        "",
-        "[The instructor guide](docs/instructors.md): every notebook's parameters, running the series for a "
-        "class with papermill or `labkit run`, profiles, GPUs, Ray clusters and measured run times.",
-        "",
-        "```{toctree}",
-        ":hidden:",
-        ":caption: For instructors",
-        "",
-        "docs/instructors",
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
-
-
 def stage(source: Path, *, repo: str) -> list[str]:
-    """Write the site's source folder; return the staged documents. Raises BookError naming a bad notebook."""
+    """Write the site's source folder; return the staged documents. BookError names a bad notebook."""
     root = paths.repo_root()
-    chosen = lessons(root / "README.md")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    chosen = lessons(readme)
     notebooks = {p.stem[:2]: p for p in sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))}
-    placed = {n for _, numbers in PARTS for n in numbers}
+    order = [n for _, numbers in PARTS for n in numbers]
+    if order != sorted(order):
+        raise BookError(f"PARTS lists the notebooks as {order}; keep their numeric order (Previous/Next).")
     for number, path in notebooks.items():
-        if number not in placed:
-            raise BookError(f"{path.name} is in no part of the site; add it to labkit.workbook.book.PARTS.")
+        if number not in order:
+            raise BookError(f"{path.name} is in no part of the site; add it to book_pages.PARTS.")
         if number not in chosen or chosen[number].stem != path.stem:
             raise BookError(f"{path.name} has no row in the README's notebook map; add one.")
-    missing = sorted(placed - set(notebooks))
+    missing = sorted(set(order) - set(notebooks))
     if missing:
         raise BookError(f"the site's parts name notebooks {missing} that notebooks/ does not hold.")
     if source.exists():
@@ -226,35 +122,39 @@ def stage(source: Path, *, repo: str) -> list[str]:
     (source / "notebooks").mkdir(parents=True)
     staged = {f"notebooks/{p.name}" for p in notebooks.values()} | {"docs/instructors.md", "docs/report.md"}
     staged |= {f"docs/report_files/{p.name}" for p in (root / "docs" / "report_files").glob("*.png")}
-    runs = {
-        n: _stage_notebook(path, chosen[n], source=source, staged=staged, repo=repo)
-        for n, path in notebooks.items()
-    }
+    runs = {}
+    for number, path in notebooks.items():
+        runs[number], title = _stage_notebook(path, source=source, staged=staged, repo=repo)
+        chosen[number] = replace(chosen[number], title=title)
     if len({r.run_id for r in runs.values()}) != 1:
         raise BookError(f"the notebooks come from different runs ({runs}); run `make refresh`.")
     _stage_docs(root / "docs", source / "docs", staged=staged, repo=repo)
-    files.write_atomic(source / "index.md", _landing(chosen, runs["99"], repo))
+    files.write_atomic(source / "index.md", landing(chosen, readme=readme, run=runs["99"], repo=repo))
+    files.write_atomic(source / "_static" / "favicon.svg", FAVICON)
     files.write_atomic(source / "conf.py", _conf(repo))
     return sorted(staged)
 
 
-def _stage_notebook(path: Path, lesson: Lesson, *, source: Path, staged: set[str], repo: str) -> RunInfo:
-    """Check one notebook and write its page's copy: links fixed, the run and launch links under the title."""
+def _stage_notebook(path: Path, *, source: Path, staged: set[str], repo: str) -> tuple[RunInfo, str]:
+    """Check one notebook and write its page's copy: the run and launch links under the title, links to
+    files outside the site pointed at the repository, solutions folded and test markers dropped."""
     nb = nbformat.read(path, as_version=4)
     check_outputs(nb, path.name)
-    run = run_info(nb, path.name)
+    run, title = run_info(nb, path.name), notebook_title(nb, path.name)
     nb.metadata.pop("widgets", None)  # no widget is displayed; its saved state would pull widget JS
     here = PurePosixPath("notebooks", path.name)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = rewrite_links(cell.source, here, staged=staged, repo=repo)
-    first = nb.cells[0] if nb.cells else None
-    if first is None or first.cell_type != "markdown" or not first.source.startswith("# "):
-        raise BookError(f"{path.name} does not start with a markdown cell holding its title (# ...).")
-    title, _, rest = first.source.partition("\n")
-    first.source = f"{title}\n\n{_banner(lesson, run, repo)}\n{rest}"
+        elif "solution" in cell.metadata.get("tags", []):
+            cell.metadata["tags"] = [*cell.metadata["tags"], "hide-cell"]  # folded, as in JupyterLab
+        lines = cell.source.splitlines()
+        if cell.cell_type == "code" and NBVAL_MARK in lines:
+            cell.source = "\n".join(line for line in lines if line != NBVAL_MARK)
+    heading, _, rest = nb.cells[0].source.partition("\n")
+    nb.cells[0].source = f"{heading}\n\n{banner(path.stem, run, repo)}\n{rest}"
     files.write_atomic(source / "notebooks" / path.name, nbformat.writes(nb))
-    return run
+    return run, title
 
 
 def _stage_docs(docs: Path, target: Path, *, staged: set[str], repo: str) -> None:
@@ -276,11 +176,13 @@ def _conf(repo: str) -> str:
         "exclude_patterns": ["_build", "**.ipynb_checkpoints"],
         "html_theme": "sphinx_book_theme",
         "html_title": "The AI-engineering workbook",
+        "html_static_path": ["_static"],
+        "html_favicon": "_static/favicon.svg",  # declared, so no browser asks for a missing /favicon.ico
         "html_copy_source": False,
         "html_show_sourcelink": False,
         "html_theme_options": {
             "repository_url": repo,
-            "repository_branch": "main",
+            "repository_branch": BRANCH,
             "path_to_docs": "",
             "use_repository_button": True,
             "use_download_button": False,  # the banner links each notebook's file on GitHub
@@ -336,7 +238,7 @@ def build(out: Path | None = None, *, repository: str | None = None) -> tuple[Pa
             status=None,
             warning=warnings,
             freshenv=True,
-            parallel=2,
+            parallel=1,  # no fork: a process holding TensorFlow (a test session) can crash in a forked child
         )
         app.build()
     warned = [line.strip() for line in warnings.getvalue().splitlines() if line.strip()]

@@ -162,18 +162,17 @@ def broken_links(results: list[PageResult], site: Path, base: str) -> list[str]:
     return broken
 
 
-def search_hits(browser: Any, base: str, query: str) -> list[str]:
-    """The pages Sphinx's search page lists for `query`."""
+def search_hits(browser: Any, base: str, query: str) -> tuple[list[str], list[str]]:
+    """The pages Sphinx's search page lists for `query`, and the console errors it logged meanwhile."""
     page = browser.new_page(viewport=VIEWPORTS["desktop"])
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         page.goto(f"{base}search.html?q={query}", wait_until="load")
         page.wait_for_selector("#search-results ul.search li a", timeout=20_000)
-        return [
-            unquote(urlsplit(h).path)
-            for h in page.eval_on_selector_all(
-                "#search-results ul.search li a", "links => links.map(a => a.href)"
-            )
-        ]
+        links = page.eval_on_selector_all("#search-results ul.search li a", "links => links.map(a => a.href)")
+        return [unquote(urlsplit(link).path) for link in links], errors
     finally:
         page.close()
 
@@ -203,9 +202,10 @@ def verify(site: Path, shots: Path) -> tuple[int, list[str], list[Path]]:
     with serve(site) as base, chromium() as browser:
         results, problems = check_site(site, browser, base)
         query, expected = SEARCH
-        hits = search_hits(browser, base, query)
+        hits, errors = search_hits(browser, base, query)
         if expected not in hits:
             problems.append(f"search for {query!r} lists {hits}, not {expected}")
+        problems += [f"search.html?q={query}: console error: {error}" for error in errors]
         saved = screenshots(browser, base, pages=SCREENSHOT_PAGES, folder=shots)
     return len(results), problems, saved
 

@@ -122,13 +122,9 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 
 def _report(run_id: str | None) -> Path:
-    """Build results/report.md with a non-interactive backend: a terminal has no window to draw in."""
-    import matplotlib
-
     from labkit.workbook import report
 
-    matplotlib.use("Agg")
-    return report.build(run_id)
+    return report.build_headless(run_id)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

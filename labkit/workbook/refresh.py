@@ -3,8 +3,9 @@
 The series runs through the runner (one run id, 99 last, reference solutions applied, each notebook with
 the parameters cell as committed) with `results/refresh/<run-id>/` as its results folder, so no earlier
 record or artifact can leak into it. Only when every notebook succeeded are the outputs copied into the
-notebooks, cell by cell, the instructor guide's run-times table rewritten and the run's report (written by
-notebook 99) copied to `docs/report.md`, where the website shows it; a failed run changes nothing.
+notebooks, cell by cell, the instructor guide's run-times table rewritten and the run's report (first
+written by notebook 99, rebuilt once the run has finished) copied to `docs/report.md`, where the website
+shows it; a failed run changes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import nbformat
 
 from labkit.core import envinfo, files, paths
 from labkit.exercise import REVEAL_ENV
-from labkit.workbook import generated, runner
+from labkit.workbook import generated, report, runner
 
 SERIES_ONLY = "refresh executes the whole series as one run; it takes no notebook names."
 
@@ -40,8 +41,8 @@ def copy_outputs(executed: Path, target: Path) -> None:
 
 def publish_report(results: Path, docs: Path) -> Path | None:
     """Copy the run's `report.md` and its figures into `docs/` (figures of an older report removed)."""
-    report = results / "report.md"
-    if not report.is_file():
+    written = results / "report.md"
+    if not written.is_file():
         return None
     figures = docs / "report_files"
     figures.mkdir(parents=True, exist_ok=True)
@@ -49,7 +50,7 @@ def publish_report(results: Path, docs: Path) -> Path | None:
         stale.unlink()
     for figure in sorted((results / "report_files").glob("*.png")):
         files.write_atomic(figures / figure.name, figure.read_bytes())
-    return files.write_atomic(docs / "report.md", report.read_text(encoding="utf-8"))
+    return files.write_atomic(docs / "report.md", written.read_text(encoding="utf-8"))
 
 
 @contextmanager
@@ -74,7 +75,9 @@ def refresh(*, timeout_s: float, progress: bool = True) -> tuple[Path, list[runn
     results.mkdir(parents=True)
     with _environment(LABKIT_RESULTS_DIR=str(results), LABKIT_RUN_ID=run_id, **{REVEAL_ENV: "1"}):
         run_dir, outcomes = runner.run(run_id=run_id, timeout_s=timeout_s, progress=progress, inject=False)
-    failed = [f"{o.notebook} ({o.status}: {o.error})" for o in outcomes if o.status != "ok"]
+        failed = [f"{o.notebook} ({o.status}: {o.error})" for o in outcomes if o.status != "ok"]
+        if not failed and (results / "report.md").exists():
+            report.build_headless(run_id)  # again, now that 99 has finished too
     if failed:
         raise RuntimeError(f"refresh run {run_id} failed in {'; '.join(failed)}; no notebook was changed.")
     for notebook in runner.resolve([]):

@@ -199,3 +199,11 @@ def build(run_id: str | None = None) -> Path:
         plot = _save(accuracy, figures / "accuracy.png")
         lines += ["", "## Accuracy", "", f"![accuracy]({plot.relative_to(out.parent)})"]
     return files.write_atomic(out, "\n".join(lines) + "\n")
+
+
+def build_headless(run_id: str | None = None) -> Path:
+    """`build` under matplotlib's Agg backend: the command line and `make refresh` have no window."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    return build(run_id)
