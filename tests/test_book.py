@@ -168,6 +168,16 @@ def test_a_notebook_without_outputs_or_with_an_error_fails_the_build(
     assert not (tmp_path / "book" / "html").exists(), "a refused build must write no site"
 
 
+def test_missing_site_tools_say_how_to_install_them(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "sphinx.application", None)  # as if Sphinx were not installed
+    with pytest.raises(book.BookError, match=r"Sphinx is not installed; `make book` installs"):
+        book.build(tmp_path / "book", repository=REPO)
+    monkeypatch.setitem(sys.modules, "playwright.sync_api", None)
+    with pytest.raises(book_check.BrowserMissing, match=r"Playwright is not installed; `make book` installs"):
+        with book_check.chromium():
+            pass
+
+
 def test_a_missing_browser_says_how_to_install_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(book_check.BROWSER_ENV, raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")

@@ -32,6 +32,7 @@ from labkit.workbook.book_pages import (
 )
 
 MAX_PAGE_BYTES = 1_500_000
+INSTALL_HINT = "`make book` installs the locked environment (or: pip install -e '.[docs]')."
 NBVAL_MARK = "# NBVAL_CHECK_OUTPUT"  # tells nbval to compare the cell's output; nothing for a reader
 FAVICON = (
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" '
@@ -218,8 +219,11 @@ def page_weights(html: Path) -> dict[str, int]:
 
 def build(out: Path | None = None, *, repository: str | None = None) -> tuple[Path, float]:
     """Stage and build the site into `out` (default results/book); return the HTML folder and seconds."""
-    from sphinx.application import Sphinx
-    from sphinx.util.docutils import docutils_namespace
+    try:
+        from sphinx.application import Sphinx
+        from sphinx.util.docutils import docutils_namespace
+    except ModuleNotFoundError:
+        raise BookError(f"Sphinx is not installed; {INSTALL_HINT}") from None
 
     started = time.perf_counter()
     out = out or paths.results_dir() / "book"

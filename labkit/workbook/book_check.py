@@ -106,7 +106,10 @@ def serve(site: Path) -> Iterator[str]:
 @contextmanager
 def chromium() -> Iterator[Any]:
     """A headless Chromium driven by Playwright, closed after the block."""
-    from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
+    except ModuleNotFoundError:
+        raise BrowserMissing(f"Playwright is not installed; {book.INSTALL_HINT}") from None
 
     executable = browser_path()
     with sync_playwright() as driver:
