@@ -9,6 +9,7 @@ its launch links, and the landing page is written from the README's notebook map
 from __future__ import annotations
 
 import io
+import posixpath
 import re
 import shutil
 import time
@@ -80,7 +81,7 @@ def rewrite_links(text: str, source: PurePosixPath, *, staged: set[str], repo: s
         if re.match(r"^[a-z]+:|^#|^/", target):
             return match.group(0)
         path, _, anchor = target.partition("#")
-        resolved = PurePosixPath(*_normalize(source.parent / path).parts)
+        resolved = PurePosixPath(posixpath.normpath(source.parent / path))
         if str(resolved) in staged:
             return match.group(0)
         return (
@@ -90,19 +91,8 @@ def rewrite_links(text: str, source: PurePosixPath, *, staged: set[str], repo: s
     return _LINK.sub(fix, text)
 
 
-def _normalize(path: PurePosixPath) -> PurePosixPath:
-    parts: list[str] = []
-    for part in path.parts:
-        if part == "..":
-            if parts:
-                parts.pop()
-        elif part != ".":
-            parts.append(part)
-    return PurePosixPath(*parts) if parts else PurePosixPath(".")
-
-
-def stage(source: Path, *, repo: str) -> list[str]:
-    """Write the site's source folder; return the staged documents. BookError names a bad notebook."""
+def stage(source: Path, *, repo: str) -> None:
+    """Write the site's source folder; BookError names a notebook or file it cannot be built from."""
     root = paths.repo_root()
     readme = (root / "README.md").read_text(encoding="utf-8")
     chosen = lessons(readme)
@@ -128,12 +118,12 @@ def stage(source: Path, *, repo: str) -> list[str]:
         runs[number], title = _stage_notebook(path, source=source, staged=staged, repo=repo)
         chosen[number] = replace(chosen[number], title=title)
     if len({r.run_id for r in runs.values()}) != 1:
-        raise BookError(f"the notebooks come from different runs ({runs}); run `make refresh`.")
+        ids = sorted({r.run_id for r in runs.values()})
+        raise BookError(f"the notebooks come from {len(ids)} runs ({', '.join(ids)}); run `make refresh`.")
     _stage_docs(root / "docs", source / "docs", staged=staged, repo=repo)
     files.write_atomic(source / "index.md", landing(chosen, readme=readme, run=runs["99"], repo=repo))
     files.write_atomic(source / "_static" / "favicon.svg", FAVICON)
     files.write_atomic(source / "conf.py", _conf(repo))
-    return sorted(staged)
 
 
 def _stage_notebook(path: Path, *, source: Path, staged: set[str], repo: str) -> tuple[RunInfo, str]:

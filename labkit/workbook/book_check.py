@@ -148,7 +148,7 @@ def visit(browser: Any, url: str, page_name: str) -> PageResult:
     return result
 
 
-def broken_links(results: list[PageResult], site: Path, base: str) -> list[str]:
+def broken_links(results: list[PageResult], site: Path) -> list[str]:
     """Internal links whose file is missing, or whose `#anchor` names no element of the target page."""
     ids = {r.page: r.ids for r in results}
     broken = []
@@ -218,4 +218,4 @@ def check_site(site: Path, browser: Any, base: str) -> tuple[list[PageResult], l
     names = [str(p.relative_to(site)) for p in book.pages(site)]
     results = [visit(browser, base + name, name) for name in names]
     problems = [f"{r.page}: {p}" for r in results for p in r.problems()]
-    return results, problems + broken_links(results, site, base)
+    return results, problems + broken_links(results, site)
