@@ -34,7 +34,8 @@ java:
 
 # The website's browser test drives Chromium: install Debian's package when no Chromium is on PATH.
 browser:
-	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 && [ -z "$$LABKIT_CHROMIUM" ]; then \
+	@if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 && \
+		! command -v google-chrome >/dev/null 2>&1 && [ -z "$$LABKIT_CHROMIUM" ]; then \
 		echo "Installing Chromium for the website's browser test (apt-get) ..."; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium; } >/dev/null \

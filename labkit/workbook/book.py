@@ -16,6 +16,7 @@ import time
 import tomllib
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
 
 import nbformat
 
@@ -50,7 +51,7 @@ def repository_url(override: str | None = None) -> str:
     else:
         project = tomllib.loads((paths.repo_root() / "pyproject.toml").read_text(encoding="utf-8"))
         url = project.get("project", {}).get("urls", {}).get("Repository", "")
-    match = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)/?", url)
+    match = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?", url)
     if not match:
         raise BookError(
             f"the repository address {url!r} is not https://github.com/OWNER/REPO; set Repository under "
@@ -74,7 +75,8 @@ def check_outputs(nb: nbformat.NotebookNode, name: str) -> None:
 
 
 def rewrite_links(text: str, source: PurePosixPath, *, staged: set[str], repo: str) -> str:
-    """Relative links to files the site does not hold point at the repository instead."""
+    """Relative links to files the site does not hold point at the repository instead: inline Markdown
+    links `[text](path)` only (no titles, reference definitions or raw HTML), which is all the sources use."""
 
     def fix(match: re.Match[str]) -> str:
         target = match.group(2)
@@ -96,15 +98,20 @@ def stage(source: Path, *, repo: str) -> None:
     root = paths.repo_root()
     readme = (root / "README.md").read_text(encoding="utf-8")
     chosen = lessons(readme)
-    notebooks = {p.stem[:2]: p for p in sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))}
+    found = sorted(paths.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+    notebooks = {p.stem[:2]: p for p in found}
+    if len(notebooks) != len(found):
+        raise BookError(f"two notebooks share a number in {[p.name for p in found]}; renumber one.")
     order = [n for _, numbers in PARTS for n in numbers]
     if order != sorted(order):
         raise BookError(f"PARTS lists the notebooks as {order}; keep their numeric order (Previous/Next).")
     for number, path in notebooks.items():
         if number not in order:
             raise BookError(f"{path.name} is in no part of the site; add it to book_pages.PARTS.")
-        if number not in chosen or chosen[number].stem != path.stem:
+        if number not in chosen:
             raise BookError(f"{path.name} has no row in the README's notebook map; add one.")
+        if chosen[number].stem != path.stem:
+            raise BookError(f"the README's map row {number} links {chosen[number].stem}, not {path.stem}.")
     missing = sorted(set(order) - set(notebooks))
     if missing:
         raise BookError(f"the site's parts name notebooks {missing} that notebooks/ does not hold.")
@@ -128,7 +135,7 @@ def stage(source: Path, *, repo: str) -> None:
 
 def _stage_notebook(path: Path, *, source: Path, staged: set[str], repo: str) -> tuple[RunInfo, str]:
     """Check one notebook and write its page's copy: the run and launch links under the title, links to
-    files outside the site pointed at the repository, solutions folded and test markers dropped."""
+    files outside the site pointed at the repository, solutions folded, nbval's output marker dropped."""
     nb = nbformat.read(path, as_version=4)
     check_outputs(nb, path.name)
     run, title = run_info(nb, path.name), notebook_title(nb, path.name)
@@ -150,13 +157,17 @@ def _stage_notebook(path: Path, *, source: Path, staged: set[str], repo: str) ->
 
 def _stage_docs(docs: Path, target: Path, *, staged: set[str], repo: str) -> None:
     """The instructor guide and the run's report (with its figures), links fixed."""
+    if not (docs / "instructors.md").is_file():
+        raise BookError("docs/instructors.md is missing; restore it from the repository.")
+    if not (docs / "report.md").is_file() or not (docs / "report_files").is_dir():
+        raise BookError("docs/report.md or docs/report_files/ is missing; `make refresh` publishes them.")
     for name in ("instructors.md", "report.md"):
-        if not (docs / name).is_file():
-            raise BookError(f"docs/{name} is missing; run `make refresh` to publish the run's report.")
         text = (docs / name).read_text(encoding="utf-8")
-        text = rewrite_links(text, PurePosixPath("docs", name), staged=staged, repo=repo)
-        files.write_atomic(target / name, text)
-    shutil.copytree(docs / "report_files", target / "report_files")
+        files.write_atomic(
+            target / name, rewrite_links(text, PurePosixPath("docs", name), staged=staged, repo=repo)
+        )
+    for figure in sorted((docs / "report_files").glob("*.png")):
+        files.write_atomic(target / "report_files" / figure.name, figure.read_bytes())
 
 
 def _conf(repo: str) -> str:
@@ -200,9 +211,10 @@ def page_weights(html: Path) -> dict[str, int]:
     weights = {}
     for page in pages(html):
         text = page.read_text(encoding="utf-8")
-        images = {src for src in re.findall(r'<img[^>]+src="([^"]+)"', text) if "://" not in src}
-        size = page.stat().st_size
-        size += sum((page.parent / src).stat().st_size for src in images if (page.parent / src).is_file())
+        sources = re.findall(r'<img[^>]+src="([^"]+)"', text)
+        files_shown = {page.parent / unquote(src) for src in sources if not re.match(r"^[a-z]+:", src)}
+        size = page.stat().st_size + sum(len(src) for src in sources if src.startswith("data:"))
+        size += sum(path.stat().st_size for path in files_shown if path.is_file())
         weights[str(page.relative_to(html))] = size
     return weights
 
@@ -211,10 +223,10 @@ def build(out: Path | None = None, *, repository: str | None = None) -> tuple[Pa
     """Stage and build the site into `out` (default results/book); return the HTML folder and seconds."""
     try:
         from sphinx.application import Sphinx
+        from sphinx.errors import SphinxError
         from sphinx.util.docutils import docutils_namespace
     except ModuleNotFoundError:
         raise BookError(f"Sphinx is not installed; {INSTALL_HINT}") from None
-
     started = time.perf_counter()
     out = out or paths.results_dir() / "book"
     repo = repository_url(repository)
@@ -222,19 +234,23 @@ def build(out: Path | None = None, *, repository: str | None = None) -> tuple[Pa
     stage(source, repo=repo)
     shutil.rmtree(html, ignore_errors=True)
     warnings = io.StringIO()
-    with docutils_namespace():
-        app = Sphinx(
-            str(source),
-            str(source),
-            str(html),
-            str(out / "doctrees"),
-            "html",
-            status=None,
-            warning=warnings,
-            freshenv=True,
-            parallel=1,  # no fork: a process holding TensorFlow (a test session) can crash in a forked child
-        )
-        app.build()
+    try:
+        with docutils_namespace():
+            # parallel=1: no fork, since a forked child of a process holding TensorFlow can crash.
+            app = Sphinx(
+                str(source),
+                str(source),
+                str(html),
+                str(out / "doctrees"),
+                "html",
+                status=None,
+                warning=warnings,
+                freshenv=True,
+                parallel=1,
+            )
+            app.build()
+    except SphinxError as error:  # a theme or extension missing or broken
+        raise BookError(f"Sphinx could not build the site ({error}); {INSTALL_HINT}") from None
     warned = [line.strip() for line in warnings.getvalue().splitlines() if line.strip()]
     if warned:
         raise BookError(f"Sphinx warned while building the site: {' | '.join(warned[:5])}")

@@ -60,6 +60,7 @@ class PageResult:
     ids: set[str] = field(default_factory=set)
 
     def problems(self) -> list[str]:
+        """Every problem of the page but its links (checked across pages by `broken_links`)."""
         return [
             *(f"console error: {e}" for e in self.console_errors),
             *(f"request failed: {r}" for r in self.failed_requests),
@@ -111,9 +112,15 @@ def chromium() -> Iterator[Any]:
     except ModuleNotFoundError:
         raise BrowserMissing(f"Playwright is not installed; {book.INSTALL_HINT}") from None
 
+    from playwright.sync_api import Error as PlaywrightError
+
     executable = browser_path()
     with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            browser = driver.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        except PlaywrightError as error:
+            first = str(error).strip().splitlines()[0]
+            raise BrowserMissing(f"{executable} did not start as headless Chromium ({first}).") from None
         try:
             yield browser
         finally:
@@ -167,13 +174,18 @@ def broken_links(results: list[PageResult], site: Path) -> list[str]:
 
 def search_hits(browser: Any, base: str, query: str) -> tuple[list[str], list[str]]:
     """The pages Sphinx's search page lists for `query`, and the console errors it logged meanwhile."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page = browser.new_page(viewport=VIEWPORTS["desktop"])
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         page.goto(f"{base}search.html?q={query}", wait_until="load")
-        page.wait_for_selector("#search-results ul.search li a", timeout=20_000)
+        try:
+            page.wait_for_selector("#search-results ul.search li a", timeout=20_000)
+        except PlaywrightTimeout:
+            return [], errors  # nothing listed within 20 s
         links = page.eval_on_selector_all("#search-results ul.search li a", "links => links.map(a => a.href)")
         return [unquote(urlsplit(link).path) for link in links], errors
     finally:
@@ -186,13 +198,15 @@ def screenshots(browser: Any, base: str, *, pages: list[str], folder: Path) -> l
     saved = []
     for width_name, viewport in VIEWPORTS.items():
         context = browser.new_context(viewport=viewport, is_mobile=width_name == "phone")
-        page = context.new_page()
-        for name in pages:
-            page.goto(base + name, wait_until="load")
-            target = folder / f"{Path(name).stem}-{width_name}.png"
-            page.screenshot(path=str(target))
-            saved.append(target)
-        context.close()
+        try:
+            page = context.new_page()
+            for name in pages:
+                page.goto(base + name, wait_until="load")
+                target = folder / f"{Path(name).stem}-{width_name}.png"
+                page.screenshot(path=str(target))
+                saved.append(target)
+        finally:
+            context.close()
     return saved
 
 

@@ -127,8 +127,8 @@ def landing(chosen: dict[str, Lesson], *, readme: str, run: RunInfo, repo: str) 
         " x86-64 with Python 3.11; the repository's README says how to install elsewhere).",
         "",
         "Begin with 00, which checks that your machine can run the series, and 01, which trains the models"
-        " the later lessons compress and serve. Every notebook rebuilds what it needs from an earlier one, so"
-        " after those two you can open any part.",
+        " the later lessons compress and serve. Every notebook also runs on its own: a model an earlier"
+        " notebook saves is rebuilt, with a message, when it is missing.",
         "",
         f"The outputs on these pages come from one run of the whole series, `{run.run_id}` ({run.date},"
         f" {run.machine}).",
