@@ -14,7 +14,6 @@ import re
 import shutil
 import time
 import tomllib
-from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
@@ -120,15 +119,16 @@ def stage(source: Path, *, repo: str) -> None:
     (source / "notebooks").mkdir(parents=True)
     staged = {f"notebooks/{p.name}" for p in notebooks.values()} | {"docs/instructors.md", "docs/report.md"}
     staged |= {f"docs/report_files/{p.name}" for p in (root / "docs" / "report_files").glob("*.png")}
-    runs = {}
+    runs, titles = {}, {}
     for number, path in notebooks.items():
-        runs[number], title = _stage_notebook(path, source=source, staged=staged, repo=repo)
-        chosen[number] = replace(chosen[number], title=title)
+        runs[number], titles[number] = _stage_notebook(path, source=source, staged=staged, repo=repo)
     if len({r.run_id for r in runs.values()}) != 1:
         ids = sorted({r.run_id for r in runs.values()})
         raise BookError(f"the notebooks come from {len(ids)} runs ({', '.join(ids)}); run `make refresh`.")
     _stage_docs(root / "docs", source / "docs", staged=staged, repo=repo)
-    files.write_atomic(source / "index.md", landing(chosen, readme=readme, run=runs["99"], repo=repo))
+    files.write_atomic(
+        source / "index.md", landing(chosen, titles=titles, readme=readme, run=runs["99"], repo=repo)
+    )
     files.write_atomic(source / "_static" / "favicon.svg", FAVICON)
     files.write_atomic(source / "conf.py", _conf(repo))
 

@@ -127,6 +127,12 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+def _collect_errors(page: Any, errors: list[str]) -> None:
+    """Append the page's console errors and uncaught exceptions to `errors` as they happen."""
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+
 def visit(browser: Any, url: str, page_name: str) -> PageResult:
     """Open one page and record its console errors, failed requests, undecoded images, links and ids."""
     result = PageResult(page_name)
@@ -139,8 +145,7 @@ def visit(browser: Any, url: str, page_name: str) -> PageResult:
         route.abort()
 
     page.route(lambda u: not u.startswith(origin), offsite)
-    page.on("console", lambda m: result.console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: result.console_errors.append(str(e)))
+    _collect_errors(page, result.console_errors)
     page.on(
         "response",
         lambda r: result.failed_requests.append(f"{r.url} ({r.status})") if r.status >= 400 else None,
@@ -178,8 +183,7 @@ def search_hits(browser: Any, base: str, query: str) -> tuple[list[str], list[st
 
     page = browser.new_page(viewport=VIEWPORTS["desktop"])
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    _collect_errors(page, errors)
     try:
         page.goto(f"{base}search.html?q={query}", wait_until="load")
         try:

@@ -27,7 +27,7 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 BINDER = "https://mybinder.org/v2/gh"
 BRANCH = "main"
 LAB_URL = "http://localhost:8888/lab/tree"  # `make lab` serves notebooks/ on JupyterLab's default port
-_MAP_ROW = re.compile(r"^\| (\d\d) \| \[([^\]]+)\]\(notebooks/([^)]+)\.ipynb\) \| (.+?) \| \w+ \|$")
+_MAP_ROW = re.compile(r"^\| (\d\d) \| \[[^\]]+\]\(notebooks/([^)]+)\.ipynb\) \| (.+?) \| \w+ \|$")
 _RUN_LINE = re.compile(r"^run (\S+) \| (.+)$", re.MULTILINE)
 
 
@@ -46,11 +46,10 @@ class RunInfo:
 
 @dataclass(frozen=True)
 class Lesson:
-    """A notebook of the site: its number, stem, title and summary (from the README's map)."""
+    """A row of the README's notebook map: the notebook's number, file stem and what it teaches."""
 
     number: str
     stem: str
-    title: str
     summary: str
 
 
@@ -59,8 +58,8 @@ def lessons(readme: str) -> dict[str, Lesson]:
     found = {}
     for line in readme.splitlines():
         if match := _MAP_ROW.match(line.strip()):
-            number, title, stem, summary = match.groups()
-            found[number] = Lesson(number, stem, title, summary)
+            number, stem, summary = match.groups()
+            found[number] = Lesson(number, stem, summary)
     return found
 
 
@@ -106,8 +105,10 @@ def banner(stem: str, run: RunInfo, repo: str) -> str:
     )
 
 
-def landing(chosen: dict[str, Lesson], *, readme: str, run: RunInfo, repo: str) -> str:
-    """The landing page: what the course is, how to start, and one table per part."""
+def landing(
+    chosen: dict[str, Lesson], *, titles: dict[str, str], readme: str, run: RunInfo, repo: str
+) -> str:
+    """The landing page: what the course is, how to start, and one table per part (notebooks' own titles)."""
     owner_repo = repo.removeprefix("https://github.com/")
     lines = [
         "# Welcome to the AI-engineering workbook",
@@ -137,7 +138,7 @@ def landing(chosen: dict[str, Lesson], *, readme: str, run: RunInfo, repo: str) 
     for part, numbers in PARTS:
         lines += [f"## {part}", "", "| # | lesson | what it teaches |", "|---|---|---|"]
         lines += [
-            f"| {n} | [{chosen[n].title}](notebooks/{chosen[n].stem}.ipynb) | {chosen[n].summary} |"
+            f"| {n} | [{titles[n]}](notebooks/{chosen[n].stem}.ipynb) | {chosen[n].summary} |"
             for n in numbers
         ]
         if part == "Results":

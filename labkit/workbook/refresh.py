@@ -27,13 +27,7 @@ SERIES_ONLY = "refresh executes the whole series as one run; it takes no noteboo
 
 def copy_outputs(executed: Path, target: Path) -> None:
     """Copy each executed cell's outputs and execution count into the committed notebook (same cells)."""
-    ran, committed = _same_cells(executed, target)
-    for source, cell in zip(ran.cells, committed.cells, strict=True):
-        cell.metadata.pop("execution", None)  # timestamps of an old execution, not of this run
-        if cell.cell_type == "code":
-            cell.outputs = source.outputs
-            cell.execution_count = source.execution_count
-    files.write_atomic(target, nbformat.writes(committed) + "\n")
+    _write_outputs(*_same_cells(executed, target), target=target)
 
 
 def _same_cells(executed: Path, target: Path) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
@@ -43,6 +37,15 @@ def _same_cells(executed: Path, target: Path) -> tuple[nbformat.NotebookNode, nb
     if [c.get("id") for c in ran.cells] != [c.get("id") for c in committed.cells]:
         raise ValueError(f"{target.name} changed while it ran (its cells differ); refresh again.")
     return ran, committed
+
+
+def _write_outputs(ran: nbformat.NotebookNode, committed: nbformat.NotebookNode, *, target: Path) -> None:
+    for source, cell in zip(ran.cells, committed.cells, strict=True):
+        cell.metadata.pop("execution", None)  # timestamps of an old execution, not of this run
+        if cell.cell_type == "code":
+            cell.outputs = source.outputs
+            cell.execution_count = source.execution_count
+    files.write_atomic(target, nbformat.writes(committed) + "\n")
 
 
 def publish_report(results: Path, docs: Path) -> Path | None:
@@ -86,11 +89,10 @@ def refresh(*, timeout_s: float, progress: bool = True) -> tuple[Path, list[runn
             report.build_headless(run_id)  # again, now that 99 has finished too
     if failed:
         raise RuntimeError(f"refresh run {run_id} failed in {'; '.join(failed)}; no notebook was changed.")
-    notebooks = runner.resolve([])
-    for notebook in notebooks:  # every notebook checked before any is written: all change, or none
-        _same_cells(run_dir / notebook.name, notebook)
-    for notebook in notebooks:
-        copy_outputs(run_dir / notebook.name, notebook)
+    # Every notebook is read and checked before any is written: all change, or none.
+    checked = [(_same_cells(run_dir / nb.name, nb), nb) for nb in runner.resolve([])]
+    for (ran, committed), notebook in checked:
+        _write_outputs(ran, committed, target=notebook)
     docs = paths.repo_root() / "docs"
     publish_report(results, docs)
     guide = docs / "instructors.md"
